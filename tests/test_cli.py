@@ -1,0 +1,56 @@
+from click.testing import CliRunner
+
+from benchmarks.cli import main
+
+
+def test_version_and_help():
+    r = CliRunner().invoke(main, ["--version"])
+    assert r.exit_code == 0 and "sdn-bench, version" in r.output
+    for args in (
+        ["--help"],
+        ["data", "--help"],
+        ["data", "shapes", "--help"],
+        ["data", "preview", "--help"],
+        ["bench", "--help"],
+    ):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, (args, r.output)
+        assert "Usage:" in r.output
+
+
+def test_data_shapes_and_preview(tmp_path):
+    out = tmp_path / "d"
+    r = CliRunner().invoke(
+        main,
+        [
+            "data",
+            "shapes",
+            "--out",
+            str(out),
+            "--categories",
+            "lamp",
+            "--objects-per-category",
+            "3",
+            "--views",
+            "2",
+            "--resolution",
+            "16",
+            "--workers",
+            "1",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "3 objects generated" in r.output
+    assert (out / "03636649" / "test.lst").is_file()
+    r = CliRunner().invoke(main, ["data", "preview", "--data", str(out), "--out", str(tmp_path / "p.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_data_shapes_bad_input(tmp_path):
+    r = CliRunner().invoke(
+        main, ["data", "shapes", "--out", str(tmp_path / "d"), "--objects-per-category", "0"]
+    )
+    assert r.exit_code == 2 and "objects_per_category must be >= 1" in r.output
+    r = CliRunner().invoke(main, ["data", "shapes", "--out", str(tmp_path / "d"), "--categories", "spoon"])
+    assert r.exit_code == 2 and "unknown category 'spoon'" in r.output
