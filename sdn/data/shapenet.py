@@ -150,6 +150,13 @@ class ShapeNetViews(Dataset):
             raise ValueError(f"{img_dir} has {len(views)} views, fewer than the set size {self.set_size}")
         return ShapeObject(synset, name, ci, oid, path, views)
 
+    def fingerprint(self) -> str:
+        """sha256 (hex, 16 chars) of the split's content: objects, their view files, the resolution."""
+        h = hashlib.sha256(f"{self.split}|{self.resolution}".encode())
+        for o in self.objects:
+            h.update(f"{o.synset}/{o.object_id}:{','.join(v.name for v in o.views)}\n".encode())
+        return h.hexdigest()[:16]
+
     def __len__(self) -> int:
         return len(self.objects)
 

@@ -521,20 +521,20 @@ def lamp(rng):
         parts.append(
             Subtract(
                 Cone(t=sc, R=Rs, r1=ss, r2=ss * 0.45, h=ss * 0.5),
-                Cone(t=sc - shade_dir * 0.01, R=Rs, r1=ss * 0.93, r2=ss * 0.38, h=ss * 0.52),
+                Cone(t=sc - shade_dir * 0.01, R=Rs, r1=ss * 0.86, r2=ss * 0.33, h=ss * 0.52),
             )
         )
     elif shade == "cylinder":
         parts.append(
             Subtract(
                 Cylinder(t=sc, R=Rs, r=ss * 0.7, h=ss * 0.5),
-                Cylinder(t=sc - shade_dir * 0.02, R=Rs, r=ss * 0.64, h=ss * 0.5),
+                Cylinder(t=sc - shade_dir * 0.02, R=Rs, r=ss * 0.6, h=ss * 0.5),
             )
         )
     elif shade == "sphere":
         parts.append(Sphere(material=MAIN, t=top + shade_dir * ss * 0.6, r=ss * 0.6))
     else:
-        dome = Subtract(Sphere(t=top, r=ss * 0.8), Sphere(t=top, r=ss * 0.74))
+        dome = Subtract(Sphere(t=top, r=ss * 0.8), Sphere(t=top, r=ss * 0.7))
         parts.append(Subtract(dome, Box(t=top - shade_dir * ss, R=Rs, b=(ss, ss, ss))))
     return Union(parts, k=0.01), d.params
 
@@ -817,21 +817,9 @@ def telephone(rng):
         box((hl / 2 - 0.03, hb + 0.015, -dp / 4), (0.03, 0.02, 0.025), SECOND, r=0.01),
     ]
     handset = [Union(handset, k=0.01)]
-    keys = []
-    for i in range(3):
-        for j in range(4):
-            keys.append(
-                box(
-                    (
-                        -0.03 + i * 0.03 + hx,
-                        hb * 0.5 + 0.005 - j * 0.01 * np.sin(slope),
-                        0.02 + j * 0.02,
-                    ),
-                    (0.009, 0.006, 0.007),
-                    DARK,
-                )
-            )
-    return Union([body] + handset + keys), d.params
+    # The keypad: one dark block set into the sloped top, attached to the body.
+    keypad = Box(material=DARK, t=(hx, hb * 0.75, dp * 0.18), R=rotation(x=slope), b=(0.045, 0.012, 0.05), r=0.004)
+    return Union([body, keypad] + handset), d.params
 
 
 def vessel(rng):

@@ -101,7 +101,9 @@ def normalise(solid: Node, cells: int = 128) -> NormalisedSolid:
         raise ValueError("solid has no interior at the fine grid resolution")
     verts, faces, _, _ = measure.marching_cubes(vol, level=0.0, spacing=(fine, fine, fine))
     verts = verts + box_lo
-    mesh = trimesh.Trimesh(verts, faces, process=True)
+    # No vertex merging: skimage already shares vertices between faces, and merging by
+    # position would glue distinct sheets that pass within rounding distance.
+    mesh = trimesh.Trimesh(verts, faces, process=False)
     if mesh.volume < 0:
         mesh.invert()
     vlo, vhi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)

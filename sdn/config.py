@@ -1,0 +1,224 @@
+"""Typed configuration of a Set Distribution Network and its training, with named presets.
+
+Three dataclasses, all plain data so they round-trip through a checkpoint:
+
+- :class:`ModelConfig`: architecture sizes (DESIGN.md §4);
+- :class:`Aids`: training aids beyond the paper's recipe. Every field's default is
+  *off*, so ``Aids()`` is the faithful recipe; any aid that is on is recorded in
+  the checkpoint and printed by every report that scores it;
+- :class:`TrainConfig`: optimisation and bookkeeping.
+
+``from_dict`` rejects unknown keys, so a typo in a config never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+
+
+def _from_dict(cls, data: dict, where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {where} keys {unknown}; known keys: {sorted(known)}")
+    return cls(**data)
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the four modules.
+
+    resolution: image side (16, 32, 64 or 128). d_z: set-code bits. noise_dim: z' size.
+    g_ch / d_ch: SAGAN base widths of the generator (and energy decoder) and of the
+    encoder; widths double per resolution level up to 16x. attn_res: feature-map side
+    at which the one self-attention block sits (0 = none). made_hidden: MADE width.
+    """
+
+    resolution: int = 32
+    d_z: int = 128
+    noise_dim: int = 64
+    g_ch: int = 16
+    d_ch: int = 16
+    attn_res: int = 16
+    made_hidden: int = 256
+
+    def validate(self) -> None:
+        if self.resolution not in (16, 32, 64, 128):
+            raise ValueError(f"resolution must be 16, 32, 64 or 128, got {self.resolution}")
+        for name in ("d_z", "noise_dim", "g_ch", "d_ch", "made_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_z < 2:
+            raise ValueError(f"d_z must be >= 2 for an autoregressive prior, got {self.d_z}")
+        if self.attn_res and (self.attn_res > self.resolution or self.attn_res < 4):
+            raise ValueError(f"attn_res must be 0 or in [4, resolution], got {self.attn_res}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        return _from_dict(cls, data, "model config")
+
+
+@dataclass
+class Aids:
+    """Training aids, each off by default (the faithful recipe is ``Aids()``).
+
+    warmup_steps: steps of set-autoencoder warm-up before adversarial training: only
+        the real-set terms of the θ loss (reconstruction, prior), with the generator idle.
+    decoder_code_dropout: probability of zeroing the whole c(x) vector at the energy
+        decoder's input, per image, so that reconstruction must use the set code z.
+    code_standardise: standardise the pre-binarisation mean code per dimension with
+        the real batch's statistics (running statistics at inference), so that bits
+        split sets evenly instead of collapsing to one code.
+    code_margin: γ_z in the generator's code term [m(X') ⊙ z - γ_z]_-; > 0 asks the
+        generated set's mean code to agree with z by a margin.
+    code_term_mean: average the generator's code term over the d_z bits instead of
+        summing it (so it does not dominate the energy terms at large d_z).
+    cond_bn: conditional BatchNorm in the generator: every BN's gain and bias are
+        linear functions of z (in addition to z at the input).
+    ema: decay of an exponential moving average of the generator's weights, used for
+        sampling and evaluation (0 = off).
+    """
+
+    warmup_steps: int = 0
+    decoder_code_dropout: float = 0.0
+    code_standardise: bool = False
+    code_margin: float = 0.0
+    code_term_mean: bool = False
+    cond_bn: bool = False
+    ema: float = 0.0
+
+    def active(self) -> dict:
+        """The aids that differ from the faithful recipe, as a dict (empty = faithful)."""
+        default = Aids()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+
+    def validate(self) -> None:
+        if not 0.0 <= self.decoder_code_dropout < 1.0:
+            raise ValueError(f"decoder_code_dropout must be in [0, 1), got {self.decoder_code_dropout}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.warmup_steps < 0 or self.code_margin < 0:
+            raise ValueError("warmup_steps and code_margin must be >= 0")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Aids:
+        return _from_dict(cls, data, "aids")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper §4.2) and bookkeeping."""
+
+    steps: int = 10_000
+    batch_sets: int = 4
+    set_size: int = 8
+    lr_g: float = 1e-4
+    lr_theta: float = 4e-4
+    betas: tuple = (0.0, 0.999)
+    gamma0: float = 1.0
+    gamma1: float = 0.1
+    precision: str = "bf16"
+    seed: int = 0
+    checkpoint_every: int = 500
+    eval_every: int = 500
+    eval_sets: int = 64
+    log_every: int = 25
+
+    def validate(self) -> None:
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        for name in ("steps", "batch_sets", "set_size", "checkpoint_every", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_sets < 2:
+            raise ValueError(f"eval_sets must be >= 2 (retrieval needs other sets), got {self.eval_sets}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        data = dict(data)
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        return _from_dict(cls, data, "train config")
+
+
+@dataclass
+class SDNConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    aids: Aids = field(default_factory=Aids)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "custom"
+    recipe: str = "faithful"
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.aids.validate()
+        self.train.validate()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SDNConfig:
+        data = dict(data)
+        unknown = sorted(set(data) - {"model", "aids", "train", "preset", "recipe"})
+        if unknown:
+            raise ValueError(f"unknown SDN config keys {unknown}")
+        return cls(
+            model=ModelConfig.from_dict(data.get("model", {})),
+            aids=Aids.from_dict(data.get("aids", {})),
+            train=TrainConfig.from_dict(data.get("train", {})),
+            preset=data.get("preset", "custom"),
+            recipe=data.get("recipe", "faithful"),
+        )
+
+
+# Model sizes by preset name. paper-128 follows SAGAN's widths (ch = 64) and the
+# paper's d_z (2048 for shapes, 256 for faces).
+_MODEL_PRESETS = {
+    "paper-128": dict(resolution=128, g_ch=64, d_ch=64, noise_dim=128, attn_res=64, made_hidden=2048),
+    "gpu-64": dict(resolution=64, g_ch=32, d_ch=32, noise_dim=128, attn_res=32, made_hidden=1024),
+    "cpu-32": dict(resolution=32, g_ch=16, d_ch=16, noise_dim=64, attn_res=16, made_hidden=256),
+    "tiny-16": dict(resolution=16, g_ch=4, d_ch=4, noise_dim=8, attn_res=8, made_hidden=32),
+}
+_D_Z = {
+    "paper-128": {"shapes": 2048, "faces": 256},
+    "gpu-64": {"shapes": 512, "faces": 256},
+    "cpu-32": {"shapes": 128, "faces": 128},
+    "tiny-16": {"shapes": 16, "faces": 16},
+}
+_TRAIN_PRESETS = {
+    "paper-128": dict(batch_sets=32, steps=600_000, checkpoint_every=5000, eval_every=5000),
+    "gpu-64": dict(batch_sets=16, steps=100_000, checkpoint_every=2000, eval_every=2000),
+    "cpu-32": dict(batch_sets=4, steps=20_000, checkpoint_every=500, eval_every=500),
+    "tiny-16": dict(batch_sets=2, steps=200, checkpoint_every=100, eval_every=100, eval_sets=4, log_every=10),
+}
+# Named recipes: the faithful one, and the aids measured by the CPU ablation.
+RECIPES = {
+    "faithful": {},
+    "aided": dict(
+        warmup_steps=1000,
+        decoder_code_dropout=0.5,
+        code_standardise=True,
+        code_margin=0.5,
+        code_term_mean=True,
+        cond_bn=True,
+        ema=0.999,
+    ),
+}
+PRESETS = tuple(_MODEL_PRESETS)
+DATASETS = ("shapes", "faces")
+
+
+def preset(name: str, dataset: str = "shapes", recipe: str = "faithful") -> SDNConfig:
+    """The named preset for ``dataset`` with the named recipe of aids."""
+    if name not in _MODEL_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+    model = ModelConfig(d_z=_D_Z[name][dataset], **_MODEL_PRESETS[name])
+    cfg = SDNConfig(model=model, aids=Aids(**RECIPES[recipe]), train=TrainConfig(**_TRAIN_PRESETS[name]), preset=name, recipe=recipe)
+    cfg.validate()
+    return cfg

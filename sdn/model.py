@@ -1,0 +1,205 @@
+"""The Set Distribution Network: encoder, energy, generator and prior in one module."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import torch
+from torch import nn
+
+from .config import SDNConfig
+from .encoder import Encoder
+from .energy import EnergyDecoder, UnaryEnergy, reconstruction_error
+from .generator import Generator
+from .prior import MADE
+from .setcode import binarize, set_mean
+
+PRIORS = ("learned", "uniform")
+
+
+def _generator(seed: int | torch.Generator, device: torch.device | str = "cpu") -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def to_model_range(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images -> [-1, 1] (the paper's normalisation)."""
+    return x * 2.0 - 1.0
+
+
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] images -> [0, 1], clamped."""
+    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def check_sets(sets: torch.Tensor, resolution: int, name: str = "sets") -> None:
+    """Raise ValueError unless ``sets`` is (B, n, 3, resolution, resolution) with B, n >= 1."""
+    if sets.dim() != 5 or sets.shape[2] != 3 or sets.shape[3] != resolution or sets.shape[4] != resolution:
+        raise ValueError(f"{name} must be (B, n, 3, {resolution}, {resolution}), got {tuple(sets.shape)}")
+    if sets.shape[0] < 1 or sets.shape[1] < 1:
+        raise ValueError(f"{name} needs at least one set of at least one image, got shape {tuple(sets.shape)}")
+
+
+class CodeStandardiser(nn.Module):
+    """Per-dimension standardisation of mean codes (the ``code_standardise`` aid).
+
+    Training: m (B, d) is standardised with the batch's mean and variance, which
+    also update running averages (momentum 0.1), unless ``stats`` are given (then
+    those are used and nothing is updated). Eval: the running averages.
+    """
+
+    def __init__(self, d: int, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.register_buffer("running_mean", torch.zeros(d))
+        self.register_buffer("running_var", torch.ones(d))
+
+    def forward(self, m: torch.Tensor, stats=None):
+        if not self.training:
+            stats = (self.running_mean, self.running_var)
+        elif stats is None:
+            mean, var = m.mean(dim=0), m.var(dim=0, unbiased=False)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(var.detach(), self.momentum)
+            stats = (mean, var)
+        mean, var = stats
+        return (m - mean) / torch.sqrt(var + self.eps), stats
+
+
+class SDN(nn.Module):
+    """A Set Distribution Network (paper §2; DESIGN.md §4).
+
+    Internally images are in [-1, 1]; the public methods :meth:`encode`,
+    :meth:`reconstruct` and :meth:`sample` take and return [0, 1] images, like the
+    data loaders, and run in eval mode without gradients.
+    """
+
+    def __init__(self, cfg: SDNConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        m, aids = cfg.model, cfg.aids
+        self.resolution, self.d_z = m.resolution, m.d_z
+        self.encoder = Encoder(m.resolution, m.d_ch, m.d_z, m.attn_res)
+        self.code_norm = CodeStandardiser(m.d_z) if aids.code_standardise else None
+        self.decoder = EnergyDecoder(m.resolution, m.g_ch, m.d_z)
+        self.d0 = UnaryEnergy(m.d_z)
+        self.generator = Generator(m.resolution, m.g_ch, m.d_z, m.noise_dim, m.attn_res, cond_bn=aids.cond_bn)
+        self.prior = MADE(m.d_z, m.made_hidden)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if aids.ema > 0 else None
+
+    # ----- building blocks (images in [-1, 1]) ---------------------------------------
+    def mean_code(
+        self, codes: torch.Tensor, set_size: int, stats: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Pre-binarisation set code: image codes (B*n, d_z) -> m (B, d_z).
+
+        With the ``code_standardise`` aid, m is standardised per dimension; ``stats``
+        (mean, var) reuses a real batch's statistics (for generated sets). Returns
+        (m, the statistics used, or None without the aid).
+        """
+        m = set_mean(codes.float(), set_size)
+        if self.code_norm is None:
+            return m, None
+        return self.code_norm(m, stats)
+
+    def batch_code_stats(self, codes: torch.Tensor, set_size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-dimension (mean, var) of a batch's set-mean codes, for ``mean_code(stats=...)``;
+        None without the ``code_standardise`` aid. codes: (B*n, d_z)."""
+        if self.code_norm is None:
+            return None
+        m = set_mean(codes.float(), set_size)
+        return m.mean(dim=0), m.var(dim=0, unbiased=False)
+
+    def energy_terms(
+        self, x: torch.Tensor, z: torch.Tensor, codes: torch.Tensor, code_dropout: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image reconstruction error and unary energy.
+
+        x: (N, 3, H, W) in [-1, 1]; z: (N, d_z) set code of each image's set;
+        codes: (N, d_z) = c(x). ``code_dropout`` zeroes whole c(x) vectors at the
+        decoder input with that probability (an aid). Returns recon (N,), d0 (N,).
+        """
+        dec_in = codes
+        if code_dropout > 0:
+            keep = (torch.rand(codes.shape[0], 1, device=codes.device) >= code_dropout).to(codes.dtype)
+            dec_in = codes * keep
+        recon = reconstruction_error(x, self.decoder(z.to(dec_in.dtype), dec_in))
+        return recon, self.d0(codes).float()
+
+    def generate(self, z: torch.Tensor, n: int, gen: torch.Generator | None = None, ema: bool = False) -> torch.Tensor:
+        """n images per code: z (B, d_z) -> (B, n, 3, R, R) in [-1, 1]."""
+        g = self.generator_ema if (ema and self.generator_ema is not None) else self.generator
+        b = z.shape[0]
+        noise = torch.randn(b * n, self.cfg.model.noise_dim, generator=gen, device=gen.device if gen else z.device)
+        zz = z.repeat_interleave(n, dim=0)  # (B*n, d_z), set by set
+        x = g(zz, noise.to(z.device))
+        return x.view(b, n, *x.shape[1:])
+
+    # ----- the public set-model interface (images in [0, 1]) -------------------------
+    @torch.no_grad()
+    def encode(self, sets: torch.Tensor) -> torch.Tensor:
+        """Set codes: sets (B, n, 3, H, W) in [0, 1], any n >= 1 -> (B, d_z) in {-1, 1}."""
+        check_sets(sets, self.resolution)
+        was = self.training
+        self.eval()
+        try:
+            b, n = sets.shape[:2]
+            x = to_model_range(sets.reshape(b * n, *sets.shape[2:]).to(self.device))
+            return binarize(self.mean_code(self.encoder(x), n)[0])
+        finally:
+            self.train(was)
+
+    @torch.no_grad()
+    def reconstruct(self, sets: torch.Tensor, n_out: int, seed: int | torch.Generator = 0) -> torch.Tensor:
+        """Encode each set and generate ``n_out`` new images of it (EMA generator if any).
+
+        sets (B, n, 3, H, W) in [0, 1] -> (B, n_out, 3, H, W) in [0, 1].
+        """
+        if n_out < 1:
+            raise ValueError(f"n_out must be >= 1, got {n_out}")
+        z = self.encode(sets)
+        return self._generate_eval(z, n_out, seed)
+
+    @torch.no_grad()
+    def sample(self, num_sets: int, set_size: int, prior: str = "learned", seed: int | torch.Generator = 0) -> torch.Tensor:
+        """Free samples: codes from the learned MADE prior or a uniform prior over
+        {-1, 1}^d_z, then ``set_size`` images each -> (num_sets, set_size, 3, H, W) in [0, 1]."""
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        if num_sets < 1 or set_size < 1:
+            raise ValueError(f"num_sets and set_size must be >= 1, got {num_sets} and {set_size}")
+        gen = _generator(seed)
+        if prior == "learned":
+            was = self.prior.training
+            self.prior.eval()
+            z = self.prior.sample(num_sets, gen).to(self.device)
+            self.prior.train(was)
+        else:
+            z = (torch.randint(0, 2, (num_sets, self.d_z), generator=gen) * 2 - 1).float().to(self.device)
+        return self._generate_eval(z, set_size, gen)
+
+    def _generate_eval(self, z: torch.Tensor, n: int, seed: int | torch.Generator) -> torch.Tensor:
+        was = self.training
+        self.eval()
+        try:
+            return to_unit_range(self.generate(z, n, _generator(seed), ema=True))
+        finally:
+            self.train(was)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, map_location: str = "cpu") -> SDN:
+        """Rebuild the model from a checkpoint alone (kind ``sdn``); eval mode."""
+        from .checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, kind="sdn", map_location=map_location)
+        model = cls(SDNConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["model"])
+        return model.eval()
