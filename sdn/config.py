@@ -222,3 +222,36 @@ def preset(name: str, dataset: str = "shapes", recipe: str = "faithful") -> SDNC
     cfg = SDNConfig(model=model, aids=Aids(**RECIPES[recipe]), train=TrainConfig(**_TRAIN_PRESETS[name]), preset=name, recipe=recipe)
     cfg.validate()
     return cfg
+
+
+def apply_overrides(cfg: SDNConfig, overrides: list[str]) -> SDNConfig:
+    """Apply ``section.key=value`` overrides (sections: model, aids, train); values are
+    parsed as the field's type. Unknown sections or keys raise ValueError."""
+    data = cfg.to_dict()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise ValueError(f"override {item!r} is not of the form section.key=value")
+        if section not in ("model", "aids", "train"):
+            raise ValueError(f"override {item!r}: unknown section {section!r}; expected model, aids or train")
+        if name not in data[section]:
+            raise ValueError(f"override {item!r}: unknown key {name!r}; known: {sorted(data[section])}")
+        current = data[section][name]
+        try:
+            if isinstance(current, bool):
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError("expected true or false")
+                value = raw.lower() in ("true", "1")
+            elif isinstance(current, (tuple, list)):
+                value = tuple(float(v) for v in raw.split(","))
+            else:
+                value = type(current)(raw)
+        except ValueError as e:
+            raise ValueError(f"override {item!r}: cannot read {raw!r} as {type(current).__name__} ({e})") from e
+        data[section][name] = value
+    new = SDNConfig.from_dict(data)
+    if new.aids != cfg.aids:
+        new.recipe = f"{cfg.recipe}+custom"
+    new.validate()
+    return new

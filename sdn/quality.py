@@ -17,6 +17,12 @@ import torch
 import torch.nn.functional as F
 
 FEATURE_SPACES = ("colour-histogram", "mean-image")
+QUALITY_FIELDS = (
+    "code_agree_own", "code_agree_other", "code_agree_corrected", "retrieval_chance",
+    "retrieval_colour_histogram", "retrieval_colour_histogram_ceiling", "retrieval_mean_image",
+    "retrieval_mean_image_ceiling", "distinct_codes", "num_sets", "prior_nll_bits",
+    "diversity_recon", "diversity_real", "diversity_ratio",
+)  # fmt: skip
 BACKGROUND = 0.94
 
 

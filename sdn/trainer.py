@@ -38,13 +38,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from .checkpoint import git_commit, load_checkpoint, package_version, save_checkpoint, set_rng_state
+from .checkpoint import git_commit, load_checkpoint, package_version, rng_state, save_checkpoint, set_rng_state
 from .config import SDNConfig
 from .data.shapenet import ShapeNetViews
 from .io import atomic_write_bytes, atomic_write_json
 from .losses import generator_loss, theta_loss
 from .model import SDN, to_model_range
-from .quality import held_out_quality
+from .quality import QUALITY_FIELDS, held_out_quality
 from .setcode import binarize
 
 DATASETS = ("shapes",)
@@ -301,34 +301,34 @@ class Trainer:
 # ----------------------------------------------------------------------------------
 
 
-class CsvLog:
-    """Append-only CSV whose rows beyond a resumed step are dropped on reopening."""
+METRIC_FIELDS = (
+    "step", "phase", "g_loss", "g_code", "g_energy", "g_code_agree", "t_loss", "t_nll", "t_real_recon",
+    "t_real_d0", "t_fake_recon", "t_fake_d0", "e_real", "e_fake", "nll_bits", "it_s",
+)  # fmt: skip
 
-    def __init__(self, path: Path, resume_step: int | None):
-        self.path = path
-        self.fields: list[str] | None = None
+
+class CsvLog:
+    """An append-only CSV with fixed columns (a missing value is left blank).
+
+    Reopened for a resumed run, rows beyond the checkpoint's step are dropped, so the
+    log matches the training that actually continues; a fresh run starts a new file.
+    """
+
+    def __init__(self, path: Path, fields, resume_step: int | None):
+        self.path, self.fields = path, list(fields)
+        rows = []
         if resume_step is not None and path.exists():
             with path.open() as f:
                 rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= resume_step]
-            if rows:
-                self.fields = list(rows[0].keys())
-            buf = io.StringIO()
-            if self.fields:
-                w = csv.DictWriter(buf, self.fields)
-                w.writeheader()
-                w.writerows(rows)
-            atomic_write_bytes(path, buf.getvalue().encode())
-        elif path.exists():
-            path.unlink()
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, self.fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_bytes(path, buf.getvalue().encode())
 
     def write(self, row: dict) -> None:
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        if self.fields is None:
-            self.fields = list(row.keys())
         with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, self.fields, extrasaction="ignore")
-            if new:
-                w.writeheader()
+            w = csv.DictWriter(f, self.fields, extrasaction="ignore", restval="")
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
@@ -381,6 +381,25 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+RESUMABLE = {"train.steps", "train.checkpoint_every", "train.eval_every", "train.log_every"}
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    """Config keys (section.key) that differ, ignoring those a resumed run may change
+    (the step budget and the bookkeeping intervals)."""
+    diff = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section), new.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                name = f"{section}.{key}"
+                if name not in RESUMABLE and a.get(key) != b.get(key):
+                    diff.append(name)
+        elif a != b:
+            diff.append(section)
+    return diff
+
+
 def train_sdn(
     data: str | os.PathLike,
     cfg: SDNConfig,
@@ -409,29 +428,30 @@ def train_sdn(
     record = {"config": cfg.to_dict(), "aids": cfg.aids.active(), "dataset": dataset, "data": str(data), "data_fingerprint": fingerprint, "device": str(d.device), "world_size": d.world, "versions": _versions(), "sessions": []}
     if resume:
         ckpt = load_checkpoint(ckpt_path, kind="sdn", map_location=str(d.device))
-        if ckpt["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt_path} was trained with another configuration; resume with the same preset, recipe and options")
+        diff = config_differences(ckpt["config"], cfg.to_dict())
+        if diff:
+            raise ValueError(f"{ckpt_path} was trained with another configuration (differs in {', '.join(diff)}); resume with the same preset, recipe and options")
         if ckpt["data_fingerprint"] != fingerprint:
             raise ValueError(f"{ckpt_path} was trained on other data (fingerprint {ckpt['data_fingerprint']} != {fingerprint})")
         trainer.load_state(ckpt)
-        set_rng_state(ckpt["rng_ranks"][d.rank] if "rng_ranks" in ckpt else ckpt["rng"])
+        set_rng_state(ckpt["rng_ranks"][d.rank])
         if (out / "run.json").exists():
             record["sessions"] = json.loads((out / "run.json").read_text()).get("sessions", [])
     start_step = trainer.step_count
     inputs, second = eval_sets(test_ds, t.eval_sets, t.set_size)
 
-    metrics = CsvLog(out / "metrics.csv", start_step if resume else None) if d.main else None
-    evals = CsvLog(out / "eval.csv", start_step if resume else None) if d.main else None
     if d.main:
         (out / "samples").mkdir(parents=True, exist_ok=True)
+    metrics = CsvLog(out / "metrics.csv", METRIC_FIELDS, start_step if resume else None) if d.main else None
+    evals = CsvLog(out / "eval.csv", ("step",) + QUALITY_FIELDS, start_step if resume else None) if d.main else None
     session = {"start_step": start_step, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": 0.0}
     record["sessions"].append(session)
 
     def checkpoint(step: int) -> None:
-        rngs = [torch.get_rng_state()]
+        rngs = [rng_state()]
         if d.world > 1:
             rngs = [None] * d.world
-            dist.all_gather_object(rngs, torch.get_rng_state())
+            dist.all_gather_object(rngs, rng_state())
         if d.main:
             save_checkpoint(ckpt_path, "sdn", cfg.to_dict(), trainer.state(), step, fingerprint, rng_ranks=rngs)
 

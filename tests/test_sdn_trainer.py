@@ -1,0 +1,154 @@
+"""The SDN trainer: exact resume, checkpoints, a tiny overfit, DDP, signals, bad input."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sdn.checkpoint import load_checkpoint, save_checkpoint
+from sdn.config import apply_overrides, preset
+from sdn.model import SDN
+from sdn.trainer import batch_indices, train_sdn
+
+
+def tiny_cfg(steps: int, recipe: str = "faithful", precision: str = "fp32", **extra):
+    cfg = preset("tiny-16", "shapes", recipe)
+    over = [f"train.steps={steps}", "train.set_size=3", "train.batch_sets=2", f"train.precision={precision}",
+            "train.checkpoint_every=1000", "train.eval_every=1000", "train.log_every=1", "train.eval_sets=2"]
+    over += [f"{k}={v}" for k, v in extra.items()]
+    return apply_overrides(cfg, over)
+
+
+def run(root, cfg, out, resume=False, cache=None):
+    return train_sdn(root, cfg, out, resume=resume, progress=False, cache_dir=cache)
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("recipe,precision", [("faithful", "fp32"), ("aided", "bf16")])
+def test_resume_equals_uninterrupted(tiny_shapes, tmp_path, recipe, precision):
+    extra = {"aids.warmup_steps": 2} if recipe == "aided" else {}
+    cache = tmp_path / "cache"
+    run(tiny_shapes, tiny_cfg(6, recipe, precision, **extra), tmp_path / "full", cache=cache)
+    run(tiny_shapes, tiny_cfg(3, recipe, precision, **extra), tmp_path / "half", cache=cache)
+    run(tiny_shapes, tiny_cfg(6, recipe, precision, **extra), tmp_path / "half", resume=True, cache=cache)
+    full = load_checkpoint(tmp_path / "full" / "checkpoint.pt", "sdn")
+    half = load_checkpoint(tmp_path / "half" / "checkpoint.pt", "sdn")
+    assert full["step"] == half["step"] == 6
+    assert states_equal(full["model"], half["model"])
+    with open(tmp_path / "half" / "metrics.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_checkpoint_alone_rebuilds_the_model(tiny_shapes, tmp_path):
+    run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=tmp_path / "c")
+    ckpt = load_checkpoint(tmp_path / "r" / "checkpoint.pt", "sdn")
+    for key in ("format_version", "kind", "config", "model", "optim", "step", "rng", "package_version", "data_fingerprint"):
+        assert key in ckpt
+    model = SDN.from_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    fresh = SDN.from_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    x = torch.rand(2, 3, 3, 16, 16)
+    assert torch.equal(model.encode(x), fresh.encode(x))
+    assert torch.equal(model.sample(2, 2, seed=1), fresh.sample(2, 2, seed=1))
+    # weights_only loading: the file holds tensors and plain data only.
+    torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    for name in ("run.json", "metrics.csv", "eval.csv"):
+        assert (tmp_path / "r" / name).is_file()
+    assert list((tmp_path / "r" / "samples").glob("step_*.png"))
+
+
+def test_wrong_checkpoint_kind_and_resume_errors(tiny_shapes, tmp_path):
+    save_checkpoint(tmp_path / "occ.pt", "occnet", {}, {"model": {}}, 0, "x")
+    with pytest.raises(ValueError, match="kind is 'occnet', expected 'sdn'"):
+        SDN.from_checkpoint(tmp_path / "occ.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="junk.pt: not a readable sdn-bench checkpoint"):
+        SDN.from_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        run(tiny_shapes, tiny_cfg(2), tmp_path / "none", resume=True)
+    run(tiny_shapes, tiny_cfg(1), tmp_path / "r", cache=tmp_path / "c")
+    with pytest.raises(ValueError, match="exists: pass --resume"):
+        run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=tmp_path / "c")
+    with pytest.raises(ValueError, match=r"differs in model.d_z"):
+        run(tiny_shapes, tiny_cfg(2, **{"model.d_z": 8}), tmp_path / "r", resume=True, cache=tmp_path / "c")
+
+
+def test_batch_indices_disjoint_across_ranks_and_reproducible():
+    a = batch_indices(5, 20, 4, 0, 2, seed=1)
+    b = batch_indices(5, 20, 4, 1, 2, seed=1)
+    assert a[0] == b[0] == 2  # 20 items / 8 per global step = 2 steps per epoch
+    assert not set(a[1]) & set(b[1])
+    assert np.array_equal(batch_indices(5, 20, 4, 0, 2, seed=1)[1], a[1])
+    with pytest.raises(ValueError, match="fewer than batch_sets x world size"):
+        batch_indices(0, 3, 2, 0, 2, seed=0)
+
+
+def test_tiny_overfit(tmp_path, tiny_shapes):
+    """A few hundred steps on two sets: the energy separates real from generated images
+    and generated sets come to map to their own code more often than chance."""
+    cfg = tiny_cfg(300, "faithful", "bf16", **{"train.log_every": 10})
+    run(tiny_shapes, cfg, tmp_path / "o", cache=tmp_path / "c")
+    with open(tmp_path / "o" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    last = rows[-5:]
+    e_real = np.mean([float(r["e_real"]) for r in last])
+    e_fake = np.mean([float(r["e_fake"]) for r in last])
+    assert e_real < e_fake
+    first_agree = np.mean([float(r["g_code_agree"]) for r in rows[:3]])
+    last_agree = np.mean([float(r["g_code_agree"]) for r in last])
+    assert last_agree > first_agree and last_agree > 0.6
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "benchmarks.cli", "train", "sdn", *args]
+
+
+def _tiny_args(root, out, steps, cache):
+    return ["--data", str(root), "--preset", "tiny-16", "--steps", str(steps), "--set-size", "3", "--batch-sets", "1",
+            "--precision", "fp32", "--out", str(out), "--cache-dir", str(cache),
+            "--set", "train.eval_sets=2", "--set", "train.checkpoint_every=2", "--set", "train.eval_every=2"]
+
+
+def test_ddp_two_gloo_processes(tiny_shapes, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "benchmarks.cli", "train", "sdn", *_tiny_args(tiny_shapes, out, 4, tmp_path / "c")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ckpt = load_checkpoint(out / "checkpoint.pt", "sdn")
+    assert ckpt["step"] == 4 and len(ckpt["rng_ranks"]) == 2
+    import json
+
+    assert json.loads((out / "run.json").read_text())["world_size"] == 2
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tiny_shapes, tmp_path):
+    out = tmp_path / "sig"
+    proc = subprocess.Popen(_cli(*_tiny_args(tiny_shapes, out, 100_000, tmp_path / "c")), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "metrics.csv").exists() or (out / "metrics.csv").stat().st_size < 200:
+        assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "timeout"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    ckpt = load_checkpoint(out / "checkpoint.pt", "sdn")
+    assert 0 < ckpt["step"] < 100_000
+    import json
+
+    run_record = json.loads((out / "run.json").read_text())
+    assert run_record["sessions"][-1]["status"] == "interrupted"
+    assert run_record["sessions"][-1]["end_step"] == ckpt["step"]
