@@ -82,19 +82,54 @@ def train():
 @train.command("sdn")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Dataset root.")
 @click.option("--dataset", default="shapes", show_default=True, type=click.Choice(["shapes"]))
-@click.option("--preset", "preset_name", default="cpu-32", show_default=True, type=click.Choice(["paper-128", "gpu-64", "cpu-32", "tiny-16"]))
-@click.option("--recipe", default="faithful", show_default=True, type=click.Choice(["faithful", "aided"]), help="faithful = the paper exactly; aided = the aids chosen by the CPU ablation.")
+@click.option(
+    "--preset",
+    "preset_name",
+    default="cpu-32",
+    show_default=True,
+    type=click.Choice(["paper-128", "gpu-64", "cpu-32", "tiny-16"]),
+)
+@click.option(
+    "--recipe",
+    default="faithful",
+    show_default=True,
+    type=click.Choice(["faithful", "aided"]),
+    help="faithful = the paper exactly; aided = the aids chosen by the CPU ablation.",
+)
 @click.option("--steps", type=int, default=None, help="Total steps (default: the preset's).")
 @click.option("--batch-sets", type=int, default=None, help="Sets per minibatch per process.")
 @click.option("--set-size", type=int, default=8, show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None, help="Default: bf16.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--seed", type=int, default=None)
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config field, e.g. --set aids.ema=0.999 --set train.eval_sets=32.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override any config field, e.g. --set aids.ema=0.999 --set train.eval_sets=32.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Decoded-image cache folder.")
-def train_sdn_cmd(data, dataset, preset_name, recipe, steps, batch_sets, set_size, precision, device, seed, overrides, out, resume, cache_dir):
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False), default=None, help="Decoded-image cache folder."
+)
+def train_sdn_cmd(
+    data,
+    dataset,
+    preset_name,
+    recipe,
+    steps,
+    batch_sets,
+    set_size,
+    precision,
+    device,
+    seed,
+    overrides,
+    out,
+    resume,
+    cache_dir,
+):
     """Train a Set Distribution Network (one ψ step, then one θ step, per minibatch)."""
     from sdn.config import apply_overrides, preset
     from sdn.trainer import train_sdn
@@ -102,7 +137,12 @@ def train_sdn_cmd(data, dataset, preset_name, recipe, steps, batch_sets, set_siz
     try:
         cfg = preset(preset_name, dataset, recipe)
         extra = [f"train.set_size={set_size}"]
-        for key, value in (("steps", steps), ("batch_sets", batch_sets), ("precision", precision), ("seed", seed)):
+        for key, value in (
+            ("steps", steps),
+            ("batch_sets", batch_sets),
+            ("precision", precision),
+            ("seed", seed),
+        ):
             if value is not None:
                 extra.append(f"train.{key}={value}")
         cfg = apply_overrides(cfg, extra + list(overrides))
@@ -113,10 +153,31 @@ def train_sdn_cmd(data, dataset, preset_name, recipe, steps, batch_sets, set_siz
         ev = record["last_eval"]
         click.echo(
             f"step {ev['step']}: code agreement {ev['code_agree_own']:.3f} vs {ev['code_agree_other']:.3f} "
-            f"(corrected {ev['code_agree_corrected']:+.3f}); retrieval colour {ev['retrieval_colour_histogram']:.3f}, "
+            f"(corrected {ev['code_agree_corrected']:+.3f}); "
+            f"retrieval colour {ev['retrieval_colour_histogram']:.3f}, "
             f"mean image {ev['retrieval_mean_image']:.3f} (chance {ev['retrieval_chance']:.3f}); "
             f"{int(ev['distinct_codes'])} distinct codes"
         )
+
+
+@main.command("export")
+@click.option(
+    "--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="A training checkpoint."
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Weights-only checkpoint to write."
+)
+@click.option("--fp32", is_flag=True, help="Keep float32 weights (default: float16).")
+@click.option("--note", default="", help="Free text stored in the manifest (e.g. the training command).")
+def export(ckpt, out, fp32, note):
+    """Export a weights-only checkpoint (fp16 by default) with a manifest beside it."""
+    from benchmarks.manifest import export_with_manifest
+
+    try:
+        manifest = export_with_manifest(ckpt, out, half=not fp32, note=note)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(f"{out}: {manifest['size_mb']:.2f} MB, sha256 {manifest['sha256'][:16]}…")
 
 
 @main.command("bench")

@@ -53,7 +53,9 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | os.PathLike, kind: str, config: dict, state: dict, step: int, data_fingerprint: str, **extra) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, kind: str, config: dict, state: dict, step: int, data_fingerprint: str, **extra
+) -> Path:
     """Atomically write a checkpoint: ``state`` holds model/optimiser state dicts."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -88,7 +90,30 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
     if not isinstance(ckpt, dict) or "kind" not in ckpt or "format_version" not in ckpt:
         raise ValueError(f"{path}: not an sdn-bench checkpoint (no 'kind'/'format_version')")
     if ckpt["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {ckpt['format_version']}, this version reads {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path}: checkpoint format {ckpt['format_version']}, this version reads {FORMAT_VERSION}"
+        )
     if kind is not None and ckpt["kind"] != kind:
         raise ValueError(f"{path}: checkpoint kind is {ckpt['kind']!r}, expected {kind!r}")
+    return ckpt
+
+
+def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> dict:
+    """Write a weights-only copy of a checkpoint for distribution: the model state (floating
+    tensors cast to float16 when ``half``), config, step and provenance; no optimiser or RNG
+    state, so it cannot be resumed. Returns the loaded source checkpoint."""
+    ckpt = load_checkpoint(src)
+    model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
+    keep = ("config", "step", "data_fingerprint", "package_version", "git_commit")
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "kind": ckpt["kind"],
+        "model": model,
+        "exported": True,
+        "weights_dtype": "float16" if half else "float32",
+        **{k: ckpt.get(k) for k in keep},
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(dst, buf.getvalue())
     return ckpt

@@ -17,6 +17,13 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 
 
+def require_positive(obj, names) -> None:
+    """Raise ValueError naming the first of ``names`` whose value on ``obj`` is below 1."""
+    for name in names:
+        if getattr(obj, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(obj, name)}")
+
+
 def _from_dict(cls, data: dict, where: str):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
@@ -46,9 +53,7 @@ class ModelConfig:
     def validate(self) -> None:
         if self.resolution not in (16, 32, 64, 128):
             raise ValueError(f"resolution must be 16, 32, 64 or 128, got {self.resolution}")
-        for name in ("d_z", "noise_dim", "g_ch", "d_ch", "made_hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, ("d_z", "noise_dim", "g_ch", "d_ch", "made_hidden"))
         if self.d_z < 2:
             raise ValueError(f"d_z must be >= 2 for an autoregressive prior, got {self.d_z}")
         if self.attn_res and (self.attn_res > self.resolution or self.attn_res < 4):
@@ -91,7 +96,11 @@ class Aids:
     def active(self) -> dict:
         """The aids that differ from the faithful recipe, as a dict (empty = faithful)."""
         default = Aids()
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
 
     def validate(self) -> None:
         if not 0.0 <= self.decoder_code_dropout < 1.0:
@@ -124,13 +133,14 @@ class TrainConfig:
     eval_every: int = 500
     eval_sets: int = 64
     log_every: int = 25
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this much wall time; 0 = no limit
 
     def validate(self) -> None:
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
-        for name in ("steps", "batch_sets", "set_size", "checkpoint_every", "eval_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(
+            self, ("steps", "batch_sets", "set_size", "checkpoint_every", "eval_every", "log_every")
+        )
         if self.eval_sets < 2:
             raise ValueError(f"eval_sets must be >= 2 (retrieval needs other sets), got {self.eval_sets}")
 
@@ -197,7 +207,7 @@ _TRAIN_PRESETS = {
 RECIPES = {
     "faithful": {},
     "aided": dict(
-        warmup_steps=1000,
+        warmup_steps=500,
         decoder_code_dropout=0.5,
         code_standardise=True,
         code_margin=0.5,
@@ -219,7 +229,13 @@ def preset(name: str, dataset: str = "shapes", recipe: str = "faithful") -> SDNC
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     model = ModelConfig(d_z=_D_Z[name][dataset], **_MODEL_PRESETS[name])
-    cfg = SDNConfig(model=model, aids=Aids(**RECIPES[recipe]), train=TrainConfig(**_TRAIN_PRESETS[name]), preset=name, recipe=recipe)
+    cfg = SDNConfig(
+        model=model,
+        aids=Aids(**RECIPES[recipe]),
+        train=TrainConfig(**_TRAIN_PRESETS[name]),
+        preset=name,
+        recipe=recipe,
+    )
     cfg.validate()
     return cfg
 
@@ -248,7 +264,9 @@ def apply_overrides(cfg: SDNConfig, overrides: list[str]) -> SDNConfig:
             else:
                 value = type(current)(raw)
         except ValueError as e:
-            raise ValueError(f"override {item!r}: cannot read {raw!r} as {type(current).__name__} ({e})") from e
+            raise ValueError(
+                f"override {item!r}: cannot read {raw!r} as {type(current).__name__} ({e})"
+            ) from e
         data[section][name] = value
     new = SDNConfig.from_dict(data)
     if new.aids != cfg.aids:

@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 
-def code_term(m_fake: torch.Tensor, z: torch.Tensor, margin: float = 0.0, mean_bits: bool = False) -> torch.Tensor:
+def code_term(
+    m_fake: torch.Tensor, z: torch.Tensor, margin: float = 0.0, mean_bits: bool = False
+) -> torch.Tensor:
     """The soft indicator's loss ||[m(X') ⊙ z - γ_z]_-||_1 per set.
 
     m_fake: (B, d_z) pre-binarisation mean code of each generated set (the sign has

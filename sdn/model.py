@@ -39,7 +39,9 @@ def check_sets(sets: torch.Tensor, resolution: int, name: str = "sets") -> None:
     if sets.dim() != 5 or sets.shape[2] != 3 or sets.shape[3] != resolution or sets.shape[4] != resolution:
         raise ValueError(f"{name} must be (B, n, 3, {resolution}, {resolution}), got {tuple(sets.shape)}")
     if sets.shape[0] < 1 or sets.shape[1] < 1:
-        raise ValueError(f"{name} needs at least one set of at least one image, got shape {tuple(sets.shape)}")
+        raise ValueError(
+            f"{name} needs at least one set of at least one image, got shape {tuple(sets.shape)}"
+        )
 
 
 class CodeStandardiser(nn.Module):
@@ -106,7 +108,9 @@ class SDN(nn.Module):
             return m, None
         return self.code_norm(m, stats)
 
-    def batch_code_stats(self, codes: torch.Tensor, set_size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def batch_code_stats(
+        self, codes: torch.Tensor, set_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Per-dimension (mean, var) of a batch's set-mean codes, for ``mean_code(stats=...)``;
         None without the ``code_standardise`` aid. codes: (B*n, d_z)."""
         if self.code_norm is None:
@@ -130,11 +134,15 @@ class SDN(nn.Module):
         recon = reconstruction_error(x, self.decoder(z.to(dec_in.dtype), dec_in))
         return recon, self.d0(codes).float()
 
-    def generate(self, z: torch.Tensor, n: int, gen: torch.Generator | None = None, ema: bool = False) -> torch.Tensor:
+    def generate(
+        self, z: torch.Tensor, n: int, gen: torch.Generator | None = None, ema: bool = False
+    ) -> torch.Tensor:
         """n images per code: z (B, d_z) -> (B, n, 3, R, R) in [-1, 1]."""
         g = self.generator_ema if (ema and self.generator_ema is not None) else self.generator
         b = z.shape[0]
-        noise = torch.randn(b * n, self.cfg.model.noise_dim, generator=gen, device=gen.device if gen else z.device)
+        noise = torch.randn(
+            b * n, self.cfg.model.noise_dim, generator=gen, device=gen.device if gen else z.device
+        )
         zz = z.repeat_interleave(n, dim=0)  # (B*n, d_z), set by set
         x = g(zz, noise.to(z.device))
         return x.view(b, n, *x.shape[1:])
@@ -165,7 +173,9 @@ class SDN(nn.Module):
         return self._generate_eval(z, n_out, seed)
 
     @torch.no_grad()
-    def sample(self, num_sets: int, set_size: int, prior: str = "learned", seed: int | torch.Generator = 0) -> torch.Tensor:
+    def sample(
+        self, num_sets: int, set_size: int, prior: str = "learned", seed: int | torch.Generator = 0
+    ) -> torch.Tensor:
         """Free samples: codes from the learned MADE prior or a uniform prior over
         {-1, 1}^d_z, then ``set_size`` images each -> (num_sets, set_size, 3, H, W) in [0, 1]."""
         if prior not in PRIORS:

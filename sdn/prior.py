@@ -45,7 +45,9 @@ class MADE(nn.Module):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p̄(z) in nats, one pass. z (B, d) in {-1, 1} -> (B,)."""
         target = (z > 0).float()
-        return -F.binary_cross_entropy_with_logits(self.logits(z.float()), target, reduction="none").sum(dim=1)
+        return -F.binary_cross_entropy_with_logits(self.logits(z.float()), target, reduction="none").sum(
+            dim=1
+        )
 
     def nll_bits(self, z: torch.Tensor) -> torch.Tensor:
         """-log2 p̄(z), (B,)."""

@@ -38,7 +38,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from .checkpoint import git_commit, load_checkpoint, package_version, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (
+    git_commit,
+    load_checkpoint,
+    package_version,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .config import SDNConfig
 from .data.shapenet import ShapeNetViews
 from .io import atomic_write_bytes, atomic_write_json
@@ -78,7 +85,11 @@ def init_distributed(device: str) -> Dist:
     rank = int(os.environ["RANK"])
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device == "cuda" else "gloo")
-    dev = torch.device(device, int(os.environ.get("LOCAL_RANK", "0"))) if device == "cuda" else torch.device("cpu")
+    dev = (
+        torch.device(device, int(os.environ.get("LOCAL_RANK", "0")))
+        if device == "cuda"
+        else torch.device("cpu")
+    )
     if device == "cuda":
         torch.cuda.set_device(dev)
     return Dist(rank=rank, world=world, device=dev)
@@ -89,13 +100,34 @@ def init_distributed(device: str) -> Dist:
 # ----------------------------------------------------------------------------------
 
 
-def open_dataset(dataset: str, root, split: str, set_size: int, resolution: int, random_views: bool, seed: int, cache_dir=None, progress=True):
+def open_dataset(
+    dataset: str,
+    root,
+    split: str,
+    set_size: int,
+    resolution: int,
+    random_views: bool,
+    seed: int,
+    cache_dir=None,
+    progress=True,
+):
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; this version trains on: {', '.join(DATASETS)}")
-    return ShapeNetViews(root, split, set_size=set_size, resolution=resolution, random_views=random_views, seed=seed, cache_dir=cache_dir, progress=progress)
+    return ShapeNetViews(
+        root,
+        split,
+        set_size=set_size,
+        resolution=resolution,
+        random_views=random_views,
+        seed=seed,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
 
 
-def batch_indices(step: int, n_items: int, batch: int, rank: int, world: int, seed: int) -> tuple[int, np.ndarray]:
+def batch_indices(
+    step: int, n_items: int, batch: int, rank: int, world: int, seed: int
+) -> tuple[int, np.ndarray]:
     """Dataset indices of ``rank``'s share of global batch ``step``, and its epoch.
 
     Each epoch is a seeded permutation; global batch s covers positions
@@ -105,7 +137,9 @@ def batch_indices(step: int, n_items: int, batch: int, rank: int, world: int, se
     """
     per_step = batch * world
     if n_items < per_step:
-        raise ValueError(f"the training split has {n_items} sets, fewer than batch_sets x world size = {per_step}")
+        raise ValueError(
+            f"the training split has {n_items} sets, fewer than batch_sets x world size = {per_step}"
+        )
     steps_per_epoch = n_items // per_step
     epoch, within = divmod(step, steps_per_epoch)
     perm = np.random.default_rng([seed, epoch]).permutation(n_items)
@@ -120,12 +154,14 @@ def load_batch(ds: ShapeNetViews, indices: np.ndarray, epoch: int) -> torch.Tens
 
 
 def eval_sets(ds: ShapeNetViews, count: int, set_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``count`` test objects' fixed views: an input set and a disjoint second
+    """``count`` test objects evenly spaced through the split, with fixed views: an input
+    set and a disjoint second
     real set, each (N, n, 3, H, W) in [0, 1]."""
     count = min(count, len(ds))
     if count < 2:
         raise ValueError(f"held-out evaluation needs at least 2 test sets, the split has {len(ds)}")
-    sets = torch.stack([ds[i]["images"] for i in range(count)])  # (N, 2n, 3, H, W)
+    picks = np.linspace(0, len(ds) - 1, count).round().astype(int)  # spread over categories
+    sets = torch.stack([ds[int(i)]["images"] for i in picks])  # (N, 2n, 3, H, W)
     return sets[:, :set_size], sets[:, set_size : 2 * set_size]
 
 
@@ -164,7 +200,9 @@ class ThetaObjective(nn.Module):
             c_fake = self.encoder(x_fake)
             recon_f, d0_f = model.energy_terms(x_fake, z_img, c_fake, cfg.aids.decoder_code_dropout)
             recon_f, d0_f = recon_f.view(b, n), d0_f.view(b, n)
-        terms = theta_loss(nll, recon_r.view(b, n), d0_r.view(b, n), recon_f, d0_f, cfg.train.gamma0, cfg.train.gamma1)
+        terms = theta_loss(
+            nll, recon_r.view(b, n), d0_r.view(b, n), recon_f, d0_f, cfg.train.gamma0, cfg.train.gamma1
+        )
         out = {f"t_{k}": v for k, v in terms.items()}
         out["e_real"] = (recon_r + d0_r).mean().detach()
         if recon_f is not None:
@@ -244,7 +282,14 @@ class Trainer:
                 c_fake = model.encoder(fake)
                 m_fake, _ = model.mean_code(c_fake, n, stats)
                 recon_f, d0_f = model.energy_terms(fake, z.repeat_interleave(n, dim=0), c_fake)
-                terms = generator_loss(m_fake, z, recon_f.view(b, n), d0_f.view(b, n), cfg.aids.code_margin, cfg.aids.code_term_mean)
+                terms = generator_loss(
+                    m_fake,
+                    z,
+                    recon_f.view(b, n),
+                    d0_f.view(b, n),
+                    cfg.aids.code_margin,
+                    cfg.aids.code_term_mean,
+                )
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(terms["loss"]).backward()
             self.scaler_g.step(self.opt_g)
@@ -255,7 +300,12 @@ class Trainer:
         if model.generator_ema is not None:
             _ema_update(model, cfg.aids.ema)
         agree = (torch.sign(m_fake.detach()) == z).float().mean()
-        return {"g_loss": terms["loss"].item(), "g_code": terms["code"].item(), "g_energy": terms["energy"].item(), "g_code_agree": agree.item()}
+        return {
+            "g_loss": terms["loss"].item(),
+            "g_code": terms["code"].item(),
+            "g_energy": terms["energy"].item(),
+            "g_code_agree": agree.item(),
+        }
 
     def theta_step(self, x: torch.Tensor, n: int, warmup: bool) -> dict[str, float]:
         """One θ step (Eq. 10); in warm-up, without the generated-set terms."""
@@ -336,7 +386,12 @@ def sample_grid(model: SDN, inputs: torch.Tensor, seed: int) -> np.ndarray:
     """(rows*H, n*W, 3) uint8: per set, rows input | reconstruction | learned | uniform sample."""
     k, n = min(SAMPLE_SETS, inputs.shape[0]), inputs.shape[1]
     x = inputs[:k]
-    blocks = [x, model.reconstruct(x, n, seed=seed).cpu(), model.sample(k, n, "learned", seed=seed).cpu(), model.sample(k, n, "uniform", seed=seed).cpu()]
+    blocks = [
+        x,
+        model.reconstruct(x, n, seed=seed).cpu(),
+        model.sample(k, n, "learned", seed=seed).cpu(),
+        model.sample(k, n, "uniform", seed=seed).cpu(),
+    ]
     rows = []
     for i in range(k):
         for blk in blocks:
@@ -353,7 +408,13 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def _versions() -> dict:
-    return {"sdn_bench": package_version(), "git_commit": git_commit(), "torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__}
+    return {
+        "sdn_bench": package_version(),
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
 # ----------------------------------------------------------------------------------
@@ -381,7 +442,13 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-RESUMABLE = {"train.steps", "train.checkpoint_every", "train.eval_every", "train.log_every"}
+RESUMABLE = {
+    "train.steps",
+    "train.checkpoint_every",
+    "train.eval_every",
+    "train.log_every",
+    "train.max_minutes",
+}
 
 
 def config_differences(old: dict, new: dict) -> list[str]:
@@ -420,19 +487,39 @@ def train_sdn(
     if not resume and ckpt_path.exists():
         raise ValueError(f"{ckpt_path} exists: pass --resume to continue it, or choose another --out")
     t, m = cfg.train, cfg.model
-    train_ds = open_dataset(dataset, data, "train", t.set_size, m.resolution, True, t.seed, cache_dir, progress and d.main)
-    test_ds = open_dataset(dataset, data, "test", 2 * t.set_size, m.resolution, False, t.seed, cache_dir, progress and d.main)
+    train_ds = open_dataset(
+        dataset, data, "train", t.set_size, m.resolution, True, t.seed, cache_dir, progress and d.main
+    )
+    test_ds = open_dataset(
+        dataset, data, "test", 2 * t.set_size, m.resolution, False, t.seed, cache_dir, progress and d.main
+    )
     fingerprint = train_ds.fingerprint()
 
     trainer = Trainer(cfg, d)
-    record = {"config": cfg.to_dict(), "aids": cfg.aids.active(), "dataset": dataset, "data": str(data), "data_fingerprint": fingerprint, "device": str(d.device), "world_size": d.world, "versions": _versions(), "sessions": []}
+    record = {
+        "config": cfg.to_dict(),
+        "aids": cfg.aids.active(),
+        "dataset": dataset,
+        "data": str(data),
+        "data_fingerprint": fingerprint,
+        "device": str(d.device),
+        "world_size": d.world,
+        "versions": _versions(),
+        "sessions": [],
+    }
     if resume:
         ckpt = load_checkpoint(ckpt_path, kind="sdn", map_location=str(d.device))
         diff = config_differences(ckpt["config"], cfg.to_dict())
         if diff:
-            raise ValueError(f"{ckpt_path} was trained with another configuration (differs in {', '.join(diff)}); resume with the same preset, recipe and options")
+            raise ValueError(
+                f"{ckpt_path} was trained with another configuration (differs in {', '.join(diff)}); "
+                "resume with the same preset, recipe and options"
+            )
         if ckpt["data_fingerprint"] != fingerprint:
-            raise ValueError(f"{ckpt_path} was trained on other data (fingerprint {ckpt['data_fingerprint']} != {fingerprint})")
+            raise ValueError(
+                f"{ckpt_path} was trained on other data "
+                f"(fingerprint {ckpt['data_fingerprint']} != {fingerprint})"
+            )
         trainer.load_state(ckpt)
         set_rng_state(ckpt["rng_ranks"][d.rank])
         if (out / "run.json").exists():
@@ -443,7 +530,11 @@ def train_sdn(
     if d.main:
         (out / "samples").mkdir(parents=True, exist_ok=True)
     metrics = CsvLog(out / "metrics.csv", METRIC_FIELDS, start_step if resume else None) if d.main else None
-    evals = CsvLog(out / "eval.csv", ("step",) + QUALITY_FIELDS, start_step if resume else None) if d.main else None
+    evals = (
+        CsvLog(out / "eval.csv", ("step",) + QUALITY_FIELDS, start_step if resume else None)
+        if d.main
+        else None
+    )
     session = {"start_step": start_step, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": 0.0}
     record["sessions"].append(session)
 
@@ -453,12 +544,17 @@ def train_sdn(
             rngs = [None] * d.world
             dist.all_gather_object(rngs, rng_state())
         if d.main:
-            save_checkpoint(ckpt_path, "sdn", cfg.to_dict(), trainer.state(), step, fingerprint, rng_ranks=rngs)
+            save_checkpoint(
+                ckpt_path, "sdn", cfg.to_dict(), trainer.state(), step, fingerprint, rng_ranks=rngs
+            )
 
     def evaluate(step: int) -> dict:
         q = held_out_quality(trainer.model, inputs.to(d.device), second.to(d.device), seed=t.seed)
         evals.write({"step": step, **q})
-        atomic_write_bytes(out / "samples" / f"step_{step:07d}.png", _png(sample_grid(trainer.model, inputs.to(d.device), t.seed)))
+        atomic_write_bytes(
+            out / "samples" / f"step_{step:07d}.png",
+            _png(sample_grid(trainer.model, inputs.to(d.device), t.seed)),
+        )
         return q
 
     t0 = time.time()
@@ -478,7 +574,7 @@ def train_sdn(
                 metrics.write({"step": done, **row})
                 bar.set_postfix(g=f"{row.get('g_loss', float('nan')):.3f}", t=f"{row['t_loss']:.3f}")
             bar.update()
-            stop = flag.stop
+            stop = flag.stop or (t.max_minutes > 0 and time.time() - t0 > t.max_minutes * 60)
             if d.world > 1:
                 s = torch.tensor([float(stop)], device=d.device)
                 dist.all_reduce(s)
@@ -488,7 +584,9 @@ def train_sdn(
             if d.main and (done % t.eval_every == 0 or done == t.steps):
                 record["last_eval"] = {"step": done, **evaluate(done)}
             if stop:
-                status = "interrupted"
+                status = "interrupted" if flag.stop else "time-limit"
+                if d.main and not flag.stop and done % t.eval_every != 0:
+                    record["last_eval"] = {"step": done, **evaluate(done)}
                 break
     bar.close()
     session.update(end_step=trainer.step_count, wall_s=round(time.time() - t0, 2), status=status)

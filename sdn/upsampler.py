@@ -19,7 +19,9 @@ class Upsampler(nn.Module):
     inp: (B, in_dim), y: (B, cond_dim) or None -> (B, 3, R, R) in [-1, 1].
     """
 
-    def __init__(self, in_dim: int, resolution: int, ch: int, norm: bool, cond_dim: int = 0, attn_res: int = 0):
+    def __init__(
+        self, in_dim: int, resolution: int, ch: int, norm: bool, cond_dim: int = 0, attn_res: int = 0
+    ):
         super().__init__()
         n = levels(resolution)
         widths = [ch * min(16, 2 ** (n - i)) for i in range(n + 1)]

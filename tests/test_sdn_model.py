@@ -150,7 +150,9 @@ def test_presets_and_overrides():
     with pytest.raises(ValueError, match="not of the form"):
         apply_overrides(cfg, ["steps=3"])
     new = apply_overrides(cfg, ["aids.ema=0.99", "train.steps=7", "aids.cond_bn=true"])
-    assert new.aids.ema == 0.99 and new.train.steps == 7 and new.aids.cond_bn and new.recipe == "faithful+custom"
+    assert (
+        new.aids.ema == 0.99 and new.train.steps == 7 and new.aids.cond_bn and new.recipe == "faithful+custom"
+    )
     from sdn.config import SDNConfig
 
     with pytest.raises(ValueError, match="unknown model config keys"):

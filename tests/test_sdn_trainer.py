@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +21,16 @@ from sdn.trainer import batch_indices, train_sdn
 
 def tiny_cfg(steps: int, recipe: str = "faithful", precision: str = "fp32", **extra):
     cfg = preset("tiny-16", "shapes", recipe)
-    over = [f"train.steps={steps}", "train.set_size=3", "train.batch_sets=2", f"train.precision={precision}",
-            "train.checkpoint_every=1000", "train.eval_every=1000", "train.log_every=1", "train.eval_sets=2"]
+    over = [
+        f"train.steps={steps}",
+        "train.set_size=3",
+        "train.batch_sets=2",
+        f"train.precision={precision}",
+        "train.checkpoint_every=1000",
+        "train.eval_every=1000",
+        "train.log_every=1",
+        "train.eval_sets=2",
+    ]
     over += [f"{k}={v}" for k, v in extra.items()]
     return apply_overrides(cfg, over)
 
@@ -55,7 +62,17 @@ def test_resume_equals_uninterrupted(tiny_shapes, tmp_path, recipe, precision):
 def test_checkpoint_alone_rebuilds_the_model(tiny_shapes, tmp_path):
     run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=tmp_path / "c")
     ckpt = load_checkpoint(tmp_path / "r" / "checkpoint.pt", "sdn")
-    for key in ("format_version", "kind", "config", "model", "optim", "step", "rng", "package_version", "data_fingerprint"):
+    for key in (
+        "format_version",
+        "kind",
+        "config",
+        "model",
+        "optim",
+        "step",
+        "rng",
+        "package_version",
+        "data_fingerprint",
+    ):
         assert key in ckpt
     model = SDN.from_checkpoint(tmp_path / "r" / "checkpoint.pt")
     fresh = SDN.from_checkpoint(tmp_path / "r" / "checkpoint.pt")
@@ -116,15 +133,47 @@ def _cli(*args):
 
 
 def _tiny_args(root, out, steps, cache):
-    return ["--data", str(root), "--preset", "tiny-16", "--steps", str(steps), "--set-size", "3", "--batch-sets", "1",
-            "--precision", "fp32", "--out", str(out), "--cache-dir", str(cache),
-            "--set", "train.eval_sets=2", "--set", "train.checkpoint_every=2", "--set", "train.eval_every=2"]
+    return [
+        "--data",
+        str(root),
+        "--preset",
+        "tiny-16",
+        "--steps",
+        str(steps),
+        "--set-size",
+        "3",
+        "--batch-sets",
+        "1",
+        "--precision",
+        "fp32",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--set",
+        "train.eval_sets=2",
+        "--set",
+        "train.checkpoint_every=2",
+        "--set",
+        "train.eval_every=2",
+    ]
 
 
 def test_ddp_two_gloo_processes(tiny_shapes, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "benchmarks.cli", "train", "sdn", *_tiny_args(tiny_shapes, out, 4, tmp_path / "c")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "benchmarks.cli",
+        "train",
+        "sdn",
+        *_tiny_args(tiny_shapes, out, 4, tmp_path / "c"),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -137,10 +186,17 @@ def test_ddp_two_gloo_processes(tiny_shapes, tmp_path):
 
 def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tiny_shapes, tmp_path):
     out = tmp_path / "sig"
-    proc = subprocess.Popen(_cli(*_tiny_args(tiny_shapes, out, 100_000, tmp_path / "c")), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cli(*_tiny_args(tiny_shapes, out, 100_000, tmp_path / "c")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (out / "metrics.csv").exists() or (out / "metrics.csv").stat().st_size < 200:
-        assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "timeout"
+        assert time.time() < deadline and proc.poll() is None, (
+            proc.stderr.read() if proc.poll() is not None else "timeout"
+        )
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)
@@ -152,3 +208,28 @@ def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tiny_shapes, tmp_path):
     run_record = json.loads((out / "run.json").read_text())
     assert run_record["sessions"][-1]["status"] == "interrupted"
     assert run_record["sessions"][-1]["end_step"] == ckpt["step"]
+
+
+def test_export_fp16_with_manifest_rebuilds_the_model(tiny_shapes, tmp_path):
+    import json
+
+    from benchmarks.manifest import export_with_manifest
+
+    run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=tmp_path / "c")
+    manifest = export_with_manifest(
+        tmp_path / "r" / "checkpoint.pt", tmp_path / "w.pt", half=True, note="test"
+    )
+    on_disk = json.loads((tmp_path / "w.pt.json").read_text())
+    assert (
+        on_disk["sha256"] == manifest["sha256"]
+        and on_disk["step"] == 2
+        and on_disk["weights_dtype"] == "float16"
+    )
+    assert on_disk["training_sessions"] and on_disk["held_out"]["step"] == 2
+    exported = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert "optim" not in exported and all(
+        v.dtype != torch.float32 for v in exported["model"].values() if v.is_floating_point()
+    )
+    full, half = SDN.from_checkpoint(tmp_path / "r" / "checkpoint.pt"), SDN.from_checkpoint(tmp_path / "w.pt")
+    x = torch.rand(2, 3, 3, 16, 16)
+    assert (full.encode(x) == half.encode(x)).float().mean() > 0.9  # fp16 rounding may flip near-zero bits

@@ -818,7 +818,9 @@ def telephone(rng):
     ]
     handset = [Union(handset, k=0.01)]
     # The keypad: one dark block set into the sloped top, attached to the body.
-    keypad = Box(material=DARK, t=(hx, hb * 0.75, dp * 0.18), R=rotation(x=slope), b=(0.045, 0.012, 0.05), r=0.004)
+    keypad = Box(
+        material=DARK, t=(hx, hb * 0.75, dp * 0.18), R=rotation(x=slope), b=(0.045, 0.012, 0.05), r=0.004
+    )
     return Union([body, keypad] + handset), d.params
 
 

@@ -41,6 +41,7 @@ import yaml
 from PIL import Image
 from tqdm import tqdm
 
+from ...config import require_positive
 from ...io import atomic_write_json, atomic_write_text, save_npz
 from .categories import BY_SYNSET, CATEGORIES, Category, resolve_categories
 from .geometry import normalise, surface_points, uniform_points
@@ -66,16 +67,9 @@ class ShapesConfig:
 
     def validate(self) -> None:
         self.categories = [c.synset for c in resolve_categories(self.categories)]
-        for name in (
-            "objects_per_category",
-            "views",
-            "resolution",
-            "n_points",
-            "n_surface",
-            "supersample",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(
+            self, ("objects_per_category", "views", "resolution", "n_points", "n_surface", "supersample")
+        )
         if self.resolution < 8:
             raise ValueError(f"resolution must be >= 8 pixels, got {self.resolution}")
         if self.mesh_cells < 16:

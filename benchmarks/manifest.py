@@ -1,0 +1,67 @@
+"""Manifests: what a committed checkpoint or report is, and how it was made."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from sdn.checkpoint import export_checkpoint
+from sdn.io import atomic_write_json
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+def export_with_manifest(
+    src: str | os.PathLike, dst: str | os.PathLike, half: bool = True, note: str = ""
+) -> dict:
+    """Export a weights-only checkpoint and write ``<dst>.json`` describing it: config,
+    recipe and aids, steps, data fingerprint, training sessions (from the run folder's
+    run.json when present), held-out figures, machine, size and sha256."""
+    ckpt = export_checkpoint(src, dst, half=half)
+    run_json = Path(src).parent / "run.json"
+    run = json.loads(run_json.read_text()) if run_json.exists() else {}
+    cfg = ckpt["config"]
+    manifest = {
+        "file": Path(dst).name,
+        "kind": ckpt["kind"],
+        "sha256": sha256_file(dst),
+        "size_mb": round(Path(dst).stat().st_size / 2**20, 3),
+        "weights_dtype": "float16" if half else "float32",
+        "step": ckpt["step"],
+        "preset": cfg.get("preset"),
+        "recipe": cfg.get("recipe"),
+        "aids": {k: v for k, v in cfg.get("aids", {}).items()} if isinstance(cfg.get("aids"), dict) else None,
+        "config": cfg,
+        "data_fingerprint": ckpt["data_fingerprint"],
+        "data": run.get("data"),
+        "training_sessions": run.get("sessions"),
+        "training_wall_s": round(sum(s.get("wall_s", 0.0) for s in run.get("sessions", [])), 1),
+        "held_out": run.get("last_eval"),
+        "git_commit": ckpt.get("git_commit"),
+        "package_version": ckpt.get("package_version"),
+        "machine": machine(),
+        "note": note,
+    }
+    atomic_write_json(str(dst) + ".json", manifest)
+    return manifest
