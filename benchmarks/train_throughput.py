@@ -17,7 +17,8 @@ import click
 import torch
 
 from sdn.config import apply_overrides, preset
-from sdn.trainer import Dist, Trainer
+from sdn.trainer import Trainer
+from sdn.training import Dist
 
 
 def measure(

@@ -18,81 +18,36 @@ on CUDA); rank 0 alone writes files.
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 import math
 import os
-import platform
-import signal
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
-from .checkpoint import (
-    git_commit,
-    load_checkpoint,
-    package_version,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from .checkpoint import set_rng_state
 from .config import SDNConfig
 from .data.shapenet import ShapeNetViews
-from .io import atomic_write_bytes, atomic_write_json
+from .io import atomic_write_bytes
 from .losses import generator_loss, theta_loss
 from .model import SDN, to_model_range
 from .quality import QUALITY_FIELDS, held_out_quality
 from .setcode import binarize
+from .training import (
+    CsvLog,
+    Dist,
+    Schedule,
+    autocast,
+    batch_indices,
+    init_distributed,
+    open_run,
+    png_bytes,
+    run_loop,
+)
 
 DATASETS = ("shapes",)
-CHECKPOINT = "checkpoint.pt"
 SAMPLE_SETS = 4
-
-
-# ----------------------------------------------------------------------------------
-# Distributed helpers
-# ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str) -> Dist:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but CUDA is not available")
-    if world == 1:
-        return Dist(device=torch.device(device))
-    rank = int(os.environ["RANK"])
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device == "cuda" else "gloo")
-    dev = (
-        torch.device(device, int(os.environ.get("LOCAL_RANK", "0")))
-        if device == "cuda"
-        else torch.device("cpu")
-    )
-    if device == "cuda":
-        torch.cuda.set_device(dev)
-    return Dist(rank=rank, world=world, device=dev)
 
 
 # ----------------------------------------------------------------------------------
@@ -123,28 +78,6 @@ def open_dataset(
         cache_dir=cache_dir,
         progress=progress,
     )
-
-
-def batch_indices(
-    step: int, n_items: int, batch: int, rank: int, world: int, seed: int
-) -> tuple[int, np.ndarray]:
-    """Dataset indices of ``rank``'s share of global batch ``step``, and its epoch.
-
-    Each epoch is a seeded permutation; global batch s covers positions
-    [s' * B * W, (s' + 1) * B * W) of it (s' = s within the epoch; the tail that does
-    not fill a global batch is dropped) and rank r takes its B-slice. A pure function
-    of the step, so resuming reproduces the data order exactly.
-    """
-    per_step = batch * world
-    if n_items < per_step:
-        raise ValueError(
-            f"the training split has {n_items} sets, fewer than batch_sets x world size = {per_step}"
-        )
-    steps_per_epoch = n_items // per_step
-    epoch, within = divmod(step, steps_per_epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(n_items)
-    start = within * per_step + rank * batch
-    return epoch, perm[start : start + batch]
 
 
 def load_batch(ds: ShapeNetViews, indices: np.ndarray, epoch: int) -> torch.Tensor:
@@ -211,13 +144,6 @@ class ThetaObjective(nn.Module):
         return out
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def _theta_params(model: SDN) -> list[nn.Parameter]:
     return [p for m in (model.encoder, model.decoder, model.d0, model.prior) for p in m.parameters()]
 
@@ -273,7 +199,7 @@ class Trainer:
         for p in theta:
             p.requires_grad_(False)
         try:
-            with _autocast(self.d.device, cfg.train.precision):
+            with autocast(self.d.device, cfg.train.precision):
                 with torch.no_grad():
                     c_real = model.encoder(x)
                     stats = model.batch_code_stats(c_real, n)
@@ -309,7 +235,7 @@ class Trainer:
 
     def theta_step(self, x: torch.Tensor, n: int, warmup: bool) -> dict[str, float]:
         """One θ step (Eq. 10); in warm-up, without the generated-set terms."""
-        with _autocast(self.d.device, self.cfg.train.precision):
+        with autocast(self.d.device, self.cfg.train.precision):
             terms = self.theta_net(x, n, not warmup)
         self.opt_t.zero_grad(set_to_none=True)
         self.scaler_t.scale(terms["t_loss"]).backward()
@@ -357,31 +283,6 @@ METRIC_FIELDS = (
 )  # fmt: skip
 
 
-class CsvLog:
-    """An append-only CSV with fixed columns (a missing value is left blank).
-
-    Reopened for a resumed run, rows beyond the checkpoint's step are dropped, so the
-    log matches the training that actually continues; a fresh run starts a new file.
-    """
-
-    def __init__(self, path: Path, fields, resume_step: int | None):
-        self.path, self.fields = path, list(fields)
-        rows = []
-        if resume_step is not None and path.exists():
-            with path.open() as f:
-                rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= resume_step]
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, self.fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-        atomic_write_bytes(path, buf.getvalue().encode())
-
-    def write(self, row: dict) -> None:
-        with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, self.fields, extrasaction="ignore", restval="")
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-
-
 def sample_grid(model: SDN, inputs: torch.Tensor, seed: int) -> np.ndarray:
     """(rows*H, n*W, 3) uint8: per set, rows input | reconstruction | learned | uniform sample."""
     k, n = min(SAMPLE_SETS, inputs.shape[0]), inputs.shape[1]
@@ -401,47 +302,6 @@ def sample_grid(model: SDN, inputs: torch.Tensor, seed: int) -> np.ndarray:
     return (grid * 255).round().astype(np.uint8)
 
 
-def _png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _versions() -> dict:
-    return {
-        "sdn_bench": package_version(),
-        "git_commit": git_commit(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-
-
-# ----------------------------------------------------------------------------------
-# The loop
-# ----------------------------------------------------------------------------------
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop checkpoints and exits at the end of the step."""
-
-    def __init__(self):
-        self.stop = False
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.stop = True
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 RESUMABLE = {
     "train.steps",
     "train.checkpoint_every",
@@ -449,22 +309,6 @@ RESUMABLE = {
     "train.log_every",
     "train.max_minutes",
 }
-
-
-def config_differences(old: dict, new: dict) -> list[str]:
-    """Config keys (section.key) that differ, ignoring those a resumed run may change
-    (the step budget and the bookkeeping intervals)."""
-    diff = []
-    for section in sorted(set(old) | set(new)):
-        a, b = old.get(section), new.get(section)
-        if isinstance(a, dict) and isinstance(b, dict):
-            for key in sorted(set(a) | set(b)):
-                name = f"{section}.{key}"
-                if name not in RESUMABLE and a.get(key) != b.get(key):
-                    diff.append(name)
-        elif a != b:
-            diff.append(section)
-    return diff
 
 
 def train_sdn(
@@ -480,119 +324,48 @@ def train_sdn(
     """Train (or resume) an SDN; returns the run record (also written to run.json)."""
     cfg.validate()
     d = init_distributed(device)
-    out = Path(out)
-    ckpt_path = out / CHECKPOINT
-    if resume and not ckpt_path.exists():
-        raise ValueError(f"--resume given but there is no checkpoint at {ckpt_path}")
-    if not resume and ckpt_path.exists():
-        raise ValueError(f"{ckpt_path} exists: pass --resume to continue it, or choose another --out")
     t, m = cfg.train, cfg.model
-    train_ds = open_dataset(
-        dataset, data, "train", t.set_size, m.resolution, True, t.seed, cache_dir, progress and d.main
-    )
+    show = progress and d.main
+    train_ds = open_dataset(dataset, data, "train", t.set_size, m.resolution, True, t.seed, cache_dir, show)
     test_ds = open_dataset(
-        dataset, data, "test", 2 * t.set_size, m.resolution, False, t.seed, cache_dir, progress and d.main
+        dataset, data, "test", 2 * t.set_size, m.resolution, False, t.seed, cache_dir, show
     )
-    fingerprint = train_ds.fingerprint()
-
+    run = open_run(
+        out,
+        "sdn",
+        cfg.to_dict(),
+        train_ds.fingerprint(),
+        d,
+        resume,
+        RESUMABLE,
+        aids=cfg.aids.active(),
+        dataset=dataset,
+        data=str(data),
+    )
     trainer = Trainer(cfg, d)
-    record = {
-        "config": cfg.to_dict(),
-        "aids": cfg.aids.active(),
-        "dataset": dataset,
-        "data": str(data),
-        "data_fingerprint": fingerprint,
-        "device": str(d.device),
-        "world_size": d.world,
-        "versions": _versions(),
-        "sessions": [],
-    }
-    if resume:
-        ckpt = load_checkpoint(ckpt_path, kind="sdn", map_location=str(d.device))
-        diff = config_differences(ckpt["config"], cfg.to_dict())
-        if diff:
-            raise ValueError(
-                f"{ckpt_path} was trained with another configuration (differs in {', '.join(diff)}); "
-                "resume with the same preset, recipe and options"
-            )
-        if ckpt["data_fingerprint"] != fingerprint:
-            raise ValueError(
-                f"{ckpt_path} was trained on other data "
-                f"(fingerprint {ckpt['data_fingerprint']} != {fingerprint})"
-            )
-        trainer.load_state(ckpt)
-        set_rng_state(ckpt["rng_ranks"][d.rank])
-        if (out / "run.json").exists():
-            record["sessions"] = json.loads((out / "run.json").read_text()).get("sessions", [])
-    start_step = trainer.step_count
+    if run.resumed is not None:
+        trainer.load_state(run.resumed)
+        set_rng_state(run.resumed["rng_ranks"][d.rank])  # Trainer() reseeded; restore again
+    start = trainer.step_count
     inputs, second = eval_sets(test_ds, t.eval_sets, t.set_size)
-
+    metrics = evals = None
     if d.main:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-    metrics = CsvLog(out / "metrics.csv", METRIC_FIELDS, start_step if resume else None) if d.main else None
-    evals = (
-        CsvLog(out / "eval.csv", ("step",) + QUALITY_FIELDS, start_step if resume else None)
-        if d.main
-        else None
-    )
-    session = {"start_step": start_step, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": 0.0}
-    record["sessions"].append(session)
+        (run.out / "samples").mkdir(parents=True, exist_ok=True)
+        metrics = CsvLog(run.out / "metrics.csv", METRIC_FIELDS, start if resume else None)
+        evals = CsvLog(run.out / "eval.csv", ("step",) + QUALITY_FIELDS, start if resume else None)
 
-    def checkpoint(step: int) -> None:
-        rngs = [rng_state()]
-        if d.world > 1:
-            rngs = [None] * d.world
-            dist.all_gather_object(rngs, rng_state())
-        if d.main:
-            save_checkpoint(
-                ckpt_path, "sdn", cfg.to_dict(), trainer.state(), step, fingerprint, rng_ranks=rngs
-            )
+    def step_fn(step: int) -> dict:
+        epoch, idx = batch_indices(step, len(train_ds), t.batch_sets, d.rank, d.world, t.seed)
+        return trainer.step(load_batch(train_ds, idx, epoch))
 
-    def evaluate(step: int) -> dict:
+    def eval_fn(step: int) -> dict:
         q = held_out_quality(trainer.model, inputs.to(d.device), second.to(d.device), seed=t.seed)
         evals.write({"step": step, **q})
-        atomic_write_bytes(
-            out / "samples" / f"step_{step:07d}.png",
-            _png(sample_grid(trainer.model, inputs.to(d.device), t.seed)),
-        )
+        grid = sample_grid(trainer.model, inputs.to(d.device), t.seed)
+        atomic_write_bytes(run.out / "samples" / f"step_{step:07d}.png", png_bytes(grid))
         return q
 
-    t0 = time.time()
-    last_log, last_time = start_step, time.time()
-    status = "finished"
-    bar = tqdm(total=t.steps, initial=start_step, desc="sdn", unit="it", disable=not (progress and d.main))
-    with _StopFlag() as flag:
-        while trainer.step_count < t.steps:
-            step = trainer.step_count
-            epoch, idx = batch_indices(step, len(train_ds), t.batch_sets, d.rank, d.world, t.seed)
-            row = trainer.step(load_batch(train_ds, idx, epoch))
-            done = trainer.step_count
-            if d.main and (done % t.log_every == 0 or done == t.steps):
-                now = time.time()
-                row["it_s"] = (done - last_log) / max(now - last_time, 1e-9)
-                last_log, last_time = done, now
-                metrics.write({"step": done, **row})
-                bar.set_postfix(g=f"{row.get('g_loss', float('nan')):.3f}", t=f"{row['t_loss']:.3f}")
-            bar.update()
-            stop = flag.stop or (t.max_minutes > 0 and time.time() - t0 > t.max_minutes * 60)
-            if d.world > 1:
-                s = torch.tensor([float(stop)], device=d.device)
-                dist.all_reduce(s)
-                stop = bool(s.item() > 0)
-            if done % t.checkpoint_every == 0 or done == t.steps or stop:
-                checkpoint(done)
-            if d.main and (done % t.eval_every == 0 or done == t.steps):
-                record["last_eval"] = {"step": done, **evaluate(done)}
-            if stop:
-                status = "interrupted" if flag.stop else "time-limit"
-                if d.main and not flag.stop and done % t.eval_every != 0:
-                    record["last_eval"] = {"step": done, **evaluate(done)}
-                break
-    bar.close()
-    session.update(end_step=trainer.step_count, wall_s=round(time.time() - t0, 2), status=status)
-    record["steps_done"] = trainer.step_count
-    if d.main:
-        atomic_write_json(out / "run.json", record)
-    if d.world > 1:
-        dist.barrier()
-    return record
+    schedule = Schedule(t.steps, t.log_every, t.checkpoint_every, t.eval_every, t.max_minutes)
+    postfix = lambda row: {"g": f"{row.get('g_loss', float('nan')):.3f}", "t": f"{row['t_loss']:.3f}"}  # noqa: E731
+    run_loop(run, schedule, start, step_fn, trainer.state, eval_fn, metrics, "sdn", progress, postfix)
+    return run.record

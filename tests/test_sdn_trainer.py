@@ -16,7 +16,8 @@ import torch
 from sdn.checkpoint import load_checkpoint, save_checkpoint
 from sdn.config import apply_overrides, preset
 from sdn.model import SDN
-from sdn.trainer import batch_indices, train_sdn
+from sdn.trainer import train_sdn
+from sdn.training import batch_indices
 
 
 def tiny_cfg(steps: int, recipe: str = "faithful", precision: str = "fp32", **extra):
@@ -108,7 +109,7 @@ def test_batch_indices_disjoint_across_ranks_and_reproducible():
     assert a[0] == b[0] == 2  # 20 items / 8 per global step = 2 steps per epoch
     assert not set(a[1]) & set(b[1])
     assert np.array_equal(batch_indices(5, 20, 4, 0, 2, seed=1)[1], a[1])
-    with pytest.raises(ValueError, match="fewer than batch_sets x world size"):
+    with pytest.raises(ValueError, match="fewer than batch x world size"):
         batch_indices(0, 3, 2, 0, 2, seed=0)
 
 
