@@ -26,7 +26,13 @@ BOX_DIAGONAL = float(np.sqrt(3) * 2 * BOX_HALF)  # 1.905: the largest distance i
 N_POINTS = 2048  # the paper's CD and volume IoU sample size
 N_DENSE = 100_000  # OccNet's sample size for Chamfer-L1, normal consistency and F-score
 F_SCORE_TAU = 0.01  # 1% of the unit box edge
-WORST = {"cd": 2 * BOX_DIAGONAL**2, "chamfer_l1": BOX_DIAGONAL, "normal_consistency": 0.0, "f_score": 0.0, "iou": 0.0}
+WORST = {
+    "cd": 2 * BOX_DIAGONAL**2,
+    "chamfer_l1": BOX_DIAGONAL,
+    "normal_consistency": 0.0,
+    "f_score": 0.0,
+    "iou": 0.0,
+}
 BEST = {"cd": 0.0, "chamfer_l1": 0.0, "normal_consistency": 1.0, "f_score": 1.0, "iou": 1.0}
 
 
@@ -50,7 +56,9 @@ def sample_surface(mesh: trimesh.Trimesh, rng: np.random.Generator, n: int = N_P
     return SurfaceSample(np.asarray(pts, np.float64), np.asarray(mesh.face_normals[face], np.float64))
 
 
-def sample_volume(mesh: trimesh.Trimesh, rng: np.random.Generator, n: int = N_POINTS, max_rounds: int = 200) -> np.ndarray:
+def sample_volume(
+    mesh: trimesh.Trimesh, rng: np.random.Generator, n: int = N_POINTS, max_rounds: int = 200
+) -> np.ndarray:
     """``n`` points (n, 3) uniform in the volume enclosed by a watertight mesh, by rejection
     sampling in its bounding box. Raises ValueError if none can be found (a mesh that
     encloses no volume)."""
@@ -94,7 +102,9 @@ def chamfer(a: SurfaceSample, b: SurfaceSample) -> dict[str, float]:
     }
 
 
-def volume_iou(m: trimesh.Trimesh, m_hat: trimesh.Trimesh, rng: np.random.Generator, n: int = N_POINTS) -> float:
+def volume_iou(
+    m: trimesh.Trimesh, m_hat: trimesh.Trimesh, rng: np.random.Generator, n: int = N_POINTS
+) -> float:
     """The paper's Table 1 IoU (a volume overlap): 0.5 (P[x ∈ M̂ | x ~ U(M)] + P[x ∈ M | x ~ U(M̂)]),
     each estimated from ``n`` uniform volume samples. Unitless, in [0, 1]."""
     if is_empty(m) or is_empty(m_hat):
@@ -122,7 +132,11 @@ def mesh_occupancy(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
 
 
 def compare_meshes(
-    pred: trimesh.Trimesh, ref: trimesh.Trimesh, rng: np.random.Generator, n: int = N_POINTS, n_dense: int = N_DENSE
+    pred: trimesh.Trimesh,
+    ref: trimesh.Trimesh,
+    rng: np.random.Generator,
+    n: int = N_POINTS,
+    n_dense: int = N_DENSE,
 ) -> dict[str, float]:
     """All metrics between two meshes (pred plays the prediction for the F-score).
 

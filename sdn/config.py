@@ -24,7 +24,8 @@ def require_positive(obj, names) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(obj, name)}")
 
 
-def _from_dict(cls, data: dict, where: str):
+def strict_from_dict(cls, data: dict, where: str):
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys with a ValueError."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -61,7 +62,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        return _from_dict(cls, data, "model config")
+        return strict_from_dict(cls, data, "model config")
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Aids:
 
     @classmethod
     def from_dict(cls, data: dict) -> Aids:
-        return _from_dict(cls, data, "aids")
+        return strict_from_dict(cls, data, "aids")
 
 
 @dataclass
@@ -149,7 +150,7 @@ class TrainConfig:
         data = dict(data)
         if "betas" in data:
             data["betas"] = tuple(data["betas"])
-        return _from_dict(cls, data, "train config")
+        return strict_from_dict(cls, data, "train config")
 
 
 @dataclass
@@ -240,17 +241,20 @@ def preset(name: str, dataset: str = "shapes", recipe: str = "faithful") -> SDNC
     return cfg
 
 
-def apply_overrides(cfg: SDNConfig, overrides: list[str]) -> SDNConfig:
-    """Apply ``section.key=value`` overrides (sections: model, aids, train); values are
-    parsed as the field's type. Unknown sections or keys raise ValueError."""
+def apply_overrides(cfg, overrides: list[str]):
+    """Apply ``section.key=value`` overrides to a config with ``to_dict``/``from_dict``
+    (sections are its nested dataclasses, e.g. model, aids, train); values are parsed
+    as the field's type. Unknown sections or keys raise ValueError. An SDN config whose
+    aids change gets the recipe name ``<recipe>+custom``."""
     data = cfg.to_dict()
+    sections = [k for k, v in data.items() if isinstance(v, dict)]
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not sep or not dot:
             raise ValueError(f"override {item!r} is not of the form section.key=value")
-        if section not in ("model", "aids", "train"):
-            raise ValueError(f"override {item!r}: unknown section {section!r}; expected model, aids or train")
+        if section not in sections:
+            raise ValueError(f"override {item!r}: unknown section {section!r}; expected one of {sections}")
         if name not in data[section]:
             raise ValueError(f"override {item!r}: unknown key {name!r}; known: {sorted(data[section])}")
         current = data[section][name]
@@ -268,8 +272,8 @@ def apply_overrides(cfg: SDNConfig, overrides: list[str]) -> SDNConfig:
                 f"override {item!r}: cannot read {raw!r} as {type(current).__name__} ({e})"
             ) from e
         data[section][name] = value
-    new = SDNConfig.from_dict(data)
-    if new.aids != cfg.aids:
+    new = type(cfg).from_dict(data)
+    if hasattr(new, "aids") and new.aids != cfg.aids:
         new.recipe = f"{cfg.recipe}+custom"
     new.validate()
     return new

@@ -171,10 +171,12 @@ class Run:
     def checkpoint_path(self) -> Path:
         return self.out / CHECKPOINT
 
-    def save(self, step: int, state: dict, path: Path | None = None, **extra) -> None:
-        """Checkpoint ``state`` (all ranks call this: RNG states are gathered to rank 0)."""
+    def save(self, step: int, state: dict, path: Path | None = None, gather: bool = True, **extra) -> None:
+        """Checkpoint ``state``. With ``gather`` every rank must call this (the RNG states
+        are gathered to rank 0, for exact resume); without it only the caller's RNG
+        state is stored (for a copy such as the best checkpoint, written by rank 0)."""
         rngs = [rng_state()]
-        if self.d.world > 1:
+        if gather and self.d.world > 1:
             rngs = [None] * self.d.world
             dist.all_gather_object(rngs, rng_state())
         if self.d.main:
