@@ -3,7 +3,8 @@
     python -m benchmarks.sdn_ablation --data data/shapes-default --out runs/ablation --minutes 6
 
 Each variant is the ``aided`` recipe with one aid removed, plus the faithful recipe
-and the full aided recipe. Every run writes its own folder (resumable); the summary
+and the full aided recipe. Every run writes its own folder; rerunning with a larger
+``--minutes`` resumes each run for the remaining wall time. The summary
 table (``ablation.md`` and ``ablation.csv`` in ``--out``) holds each run's last
 held-out evaluation (sdn.quality) and its steps.
 """
@@ -43,6 +44,13 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def _wall_minutes(run_dir: Path) -> float:
+    """Training wall time already spent in a run folder (all sessions), in minutes."""
+    if not (run_dir / "run.json").exists():
+        return 0.0
+    return sum(s.get("wall_s", 0.0) for s in json.loads((run_dir / "run.json").read_text())["sessions"]) / 60
+
+
 @click.command()
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
@@ -62,9 +70,13 @@ def main(data, out, preset_name, minutes, only, cache_dir):
             preset(preset_name, "shapes", recipe),
             overrides + ["train.steps=1000000", f"train.max_minutes={minutes}", "train.eval_every=500"],
         )
-        if not (run_dir / "run.json").exists():
-            train_sdn(data, cfg, run_dir, cache_dir=cache_dir)
+        spent = _wall_minutes(run_dir)
+        if spent < minutes - 0.5:  # new, or extended to a larger --minutes: resume for the rest
+            cfg = apply_overrides(cfg, [f"train.max_minutes={minutes - spent}"])
+            train_sdn(data, cfg, run_dir, resume=(run_dir / "checkpoint.pt").exists(), cache_dir=cache_dir)
         record = json.loads((run_dir / "run.json").read_text())
+        if record["sessions"][-1].get("status") == "interrupted":
+            raise SystemExit(f"interrupted during {name!r}; rerun the same command to continue")
         rows.append({"variant": name, "steps": record["steps_done"], **record.get("last_eval", {})})
     df = pd.DataFrame(rows)[COLUMNS]
     atomic_write_text(out / "ablation.csv", df.to_csv(index=False))

@@ -148,6 +148,16 @@ def _theta_params(model: SDN) -> list[nn.Parameter]:
     return [p for m in (model.encoder, model.decoder, model.d0, model.prior) for p in m.parameters()]
 
 
+def ema_decay(decay: float, updates: int) -> float:
+    """The EMA decay after ``updates`` generator updates: min(decay, (1 + n) / (10 + n)).
+
+    The warm-up (as in TensorFlow's ExponentialMovingAverage with num_updates) keeps
+    the average from being dominated by the initial weights early in training; with
+    a constant 0.999, 500 updates would still leave 61% weight on the initialisation.
+    """
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
 @torch.no_grad()
 def _ema_update(model: SDN, decay: float) -> None:
     for pe, p in zip(model.generator_ema.parameters(), model.generator.parameters(), strict=True):
@@ -224,7 +234,7 @@ class Trainer:
             for p in theta:
                 p.requires_grad_(True)
         if model.generator_ema is not None:
-            _ema_update(model, cfg.aids.ema)
+            _ema_update(model, ema_decay(cfg.aids.ema, self.step_count - cfg.aids.warmup_steps))
         agree = (torch.sign(m_fake.detach()) == z).float().mean()
         return {
             "g_loss": terms["loss"].item(),
@@ -286,7 +296,7 @@ METRIC_FIELDS = (
 def sample_grid(model: SDN, inputs: torch.Tensor, seed: int) -> np.ndarray:
     """(rows*H, n*W, 3) uint8: per set, rows input | reconstruction | learned | uniform sample."""
     k, n = min(SAMPLE_SETS, inputs.shape[0]), inputs.shape[1]
-    x = inputs[:k]
+    x = inputs[np.linspace(0, inputs.shape[0] - 1, k).round().astype(int)]  # spread over categories
     blocks = [
         x,
         model.reconstruct(x, n, seed=seed).cpu(),

@@ -157,3 +157,11 @@ def test_presets_and_overrides():
 
     with pytest.raises(ValueError, match="unknown model config keys"):
         SDNConfig.from_dict({"model": {"dz": 3}})
+
+
+def test_ema_decay_warm_up():
+    from sdn.trainer import ema_decay
+
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay(0.999, 90) == pytest.approx(0.91)
+    assert ema_decay(0.999, 100_000) == 0.999
