@@ -160,6 +160,105 @@ def train_sdn_cmd(
         )
 
 
+@train.command("occnet")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Dataset root (OccNet layout).",
+)
+@click.option(
+    "--preset",
+    "preset_name",
+    default="cpu-32",
+    show_default=True,
+    type=click.Choice(["paper", "cpu-32", "cpu-64", "tiny"]),
+)
+@click.option(
+    "--views-per-sample", type=int, default=None, help="K random views per object per step (codes pooled)."
+)
+@click.option("--steps", type=int, default=None)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config field."
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def train_occnet_cmd(
+    data, preset_name, views_per_sample, steps, precision, device, overrides, out, resume, cache_dir
+):
+    """Train the multi-view Occupancy Network (keeps best.pt by validation IoU)."""
+    from occnet_multiview.config import occnet_preset
+    from occnet_multiview.trainer import train_occnet
+    from sdn.config import apply_overrides
+
+    try:
+        extra = [
+            f"train.{k}={v}"
+            for k, v in (("views_per_sample", views_per_sample), ("steps", steps), ("precision", precision))
+            if v is not None
+        ]
+        cfg = apply_overrides(occnet_preset(preset_name), extra + list(overrides))
+        record = train_occnet(data, cfg, out, resume=resume, device=device, cache_dir=cache_dir)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    if "best" in record:
+        b = record["best"]
+        click.echo(
+            f"best validation IoU {b['best_iou']:.3f} at threshold {b['best_threshold']:g} (step {b['step']})"
+        )
+
+
+def _int_list(value: str, name: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in _csv_list(value))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {value!r}", param_hint=name
+        ) from None
+
+
+@main.command("shapenet")
+@click.option("--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="SDN checkpoint.")
+@click.option(
+    "--occnet", required=True, type=click.Path(exists=True, dir_okay=False), help="OccNet checkpoint."
+)
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--split", default="test", show_default=True)
+@click.option("--recon-views", default="1,4,8,16", show_default=True)
+@click.option("--input-views", default="1,4,8,16", show_default=True)
+@click.option(
+    "--max-objects", type=int, default=None, help="Objects spread evenly over the split (default: all)."
+)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--threshold", type=float, default=None, help="Default: the OccNet checkpoint's validated threshold."
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def shapenet(
+    ckpt, occnet, data, split, recon_views, input_views, max_objects, workers, seed, threshold, out, cache_dir
+):
+    """Table 1(a), Table 1(b) and Table 2: meshes from real and reconstructed view-sets."""
+    import sys
+
+    from benchmarks.shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
+
+    recon, inputs = _int_list(recon_views, "--recon-views"), _int_list(input_views, "--input-views")
+    cfg = ShapeNetBenchConfig(split=split, recon_views=recon, input_views=inputs, max_objects=max_objects)
+    cfg.workers, cfg.seed, cfg.threshold = workers, seed, threshold
+    try:
+        manifest = run_shapenet_benchmark(
+            ckpt, occnet, data, out, cfg, cache_dir=cache_dir, command=" ".join(sys.argv)
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(f"{out}: {manifest['data']['objects']} objects in {manifest['wall_s']:.0f} s; see tables.md")
+
+
 @main.command("export")
 @click.option(
     "--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="A training checkpoint."

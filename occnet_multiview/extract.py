@@ -100,12 +100,12 @@ def mesh_from_grid(values: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> 
     return mesh
 
 
-@torch.no_grad()
 def network_occupancy(
     model, c: torch.Tensor, batch_points: int = 65536
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The occupancy function of an OccNet for one code c (1, c_dim): points -> probabilities."""
 
+    @torch.no_grad()
     def fn(points: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(points), batch_points):

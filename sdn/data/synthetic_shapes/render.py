@@ -24,6 +24,7 @@ and a weaker fill light, on a white background; antialiased by averaging
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,21 +91,24 @@ def project(cam: Camera, points: np.ndarray) -> np.ndarray:
     return uvw[:, :2] / uvw[:, 2:3]
 
 
-def render(
-    ns: NormalisedSolid,
+def render_mesh(
+    mesh: trimesh.Trimesh,
     cams: list[Camera],
-    palette: np.ndarray,
     resolution: int,
     supersample: int = 3,
+    albedo: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Render views (V, H, W, 3) uint8 of a normalised solid.
+    """Render views (V, H, W, 3) uint8 of a mesh (normalised frame) on white.
 
-    palette: (M, 3) float in [0, 1], the albedo of each material index.
+    albedo: maps hit points (N, 3) to colours (N, 3) in [0, 1]; default a light grey.
+    An empty mesh renders as blank white images.
     """
-    intersector = RayMeshIntersector(ns.mesh)
-    vertex_normals = ns.mesh.vertex_normals
     s = supersample
     n = resolution * s
+    if len(mesh.faces) == 0:
+        return np.full((len(cams), resolution, resolution, 3), 255, np.uint8)
+    intersector = RayMeshIntersector(mesh)
+    vertex_normals = mesh.vertex_normals
     # Sub-pixel sample positions in pixel units, (n*n, 2) ordered row-major.
     coords = (np.arange(n) + 0.5) / s
     u, v = np.meshgrid(coords, coords, indexing="xy")
@@ -115,25 +119,41 @@ def render(
         dirs_cam = pix @ np.linalg.inv(cam.K).T
         dirs = dirs_cam @ R  # row-vector form of R^T d
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        origin = cam.center
-        origins = np.broadcast_to(origin, dirs.shape)
+        origins = np.broadcast_to(cam.center, dirs.shape)
         locs, ray_idx, tri_idx = intersector.intersects_location(origins, dirs, multiple_hits=False)
         img = np.ones((n * n, 3))
         if len(ray_idx):
-            raw = ns.to_raw(locs)
             # Smooth shading: vertex normals interpolated with barycentric weights (N, 3).
-            bary = trimesh.triangles.points_to_barycentric(ns.mesh.triangles[tri_idx], locs)
-            normals = np.einsum("nk,nkj->nj", bary, vertex_normals[ns.mesh.faces[tri_idx]])
+            bary = trimesh.triangles.points_to_barycentric(mesh.triangles[tri_idx], locs)
+            normals = np.einsum("nk,nkj->nj", bary, vertex_normals[mesh.faces[tri_idx]])
             normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
             facing = np.einsum("ij,ij->i", normals, dirs[ray_idx]) > 0
             normals[facing] *= -1
-            material = ns.solid.eval(raw)[1].astype(int)
-            albedo = palette[np.clip(material, 0, len(palette) - 1)]
+            colour = albedo(locs) if albedo is not None else np.full((len(locs), 3), 0.75)
             key = R.T @ (KEY_DIR_CAM / np.linalg.norm(KEY_DIR_CAM))
             fill = R.T @ (FILL_DIR_CAM / np.linalg.norm(FILL_DIR_CAM))
             light = AMBIENT + KEY * np.clip(normals @ key, 0, None) + FILL * np.clip(normals @ fill, 0, None)
-            img[ray_idx] = np.clip(albedo * light[:, None], 0.0, 1.0)
+            img[ray_idx] = np.clip(colour * light[:, None], 0.0, 1.0)
         # Box-filter the s x s sub-samples of each pixel: (H, s, W, s, 3) -> (H, W, 3).
         img = img.reshape(resolution, s, resolution, s, 3).mean(axis=(1, 3))
         images.append(np.round(img * 255).astype(np.uint8))
     return np.stack(images)
+
+
+def render(
+    ns: NormalisedSolid,
+    cams: list[Camera],
+    palette: np.ndarray,
+    resolution: int,
+    supersample: int = 3,
+) -> np.ndarray:
+    """Render views (V, H, W, 3) uint8 of a normalised solid, each part in its colour.
+
+    palette: (M, 3) float in [0, 1], the albedo of each material index.
+    """
+
+    def albedo(locs: np.ndarray) -> np.ndarray:
+        material = ns.solid.eval(ns.to_raw(locs))[1].astype(int)
+        return palette[np.clip(material, 0, len(palette) - 1)]
+
+    return render_mesh(ns.mesh, cams, resolution, supersample, albedo)
