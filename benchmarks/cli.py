@@ -289,11 +289,14 @@ def export(ckpt, out, fp32, note):
 )
 @click.option("--out", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @click.option("--workers", default=2, show_default=True, type=int)
-def bench(root, out, workers):
+@click.option(
+    "--max-objects", default=26, show_default=True, type=int, help="Test objects scored (2 per category)."
+)
+def bench(root, out, workers, max_objects):
     """The main job on the embedded synthetic default (what `make bench` runs)."""
     from benchmarks.main_job import run_bench
 
-    run_bench(root, out, workers=workers, echo=click.echo)
+    run_bench(root, out, workers=workers, max_objects=max_objects, echo=click.echo)
 
 
 if __name__ == "__main__":
