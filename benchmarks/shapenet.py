@@ -99,6 +99,14 @@ def load_models(sdn_ckpt, occnet_ckpt) -> tuple[SDN, OccupancyNetwork]:
     return sdn, occ
 
 
+def open_split(data, cfg: ShapeNetBenchConfig, resolution: int, cache_dir, progress: bool) -> ShapeNetViews:
+    """The evaluated split with each object's fixed first ``real_views`` views."""
+    return ShapeNetViews(
+        data, cfg.split, categories=cfg.categories or None, set_size=cfg.real_views, resolution=resolution,
+        random_views=False, seed=cfg.seed, cache_dir=cache_dir, progress=progress,
+    )  # fmt: skip
+
+
 def _native_resolution(ds: ShapeNetViews) -> int:
     from PIL import Image
 
@@ -116,17 +124,7 @@ _STATE: dict = {}
 def _init_worker(sdn_ckpt, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir, threads: int) -> None:
     torch.set_num_threads(threads)
     sdn, occ = load_models(sdn_ckpt, occnet_ckpt)
-    ds = ShapeNetViews(
-        data,
-        cfg.split,
-        categories=cfg.categories or None,
-        set_size=cfg.real_views,
-        resolution=sdn.resolution,
-        random_views=False,
-        seed=cfg.seed,
-        cache_dir=cache_dir,
-        progress=False,
-    )
+    ds = open_split(data, cfg, sdn.resolution, cache_dir, progress=False)
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
     _STATE.update(sdn=sdn, occ=occ, ds=ds, cfg=cfg, threshold=threshold)
 
@@ -420,17 +418,7 @@ def run_shapenet_benchmark(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sdn, occ = load_models(sdn_ckpt, occnet_ckpt)
-    ds = ShapeNetViews(
-        data,
-        cfg.split,
-        categories=cfg.categories or None,
-        set_size=cfg.real_views,
-        resolution=sdn.resolution,
-        random_views=False,
-        seed=cfg.seed,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
+    ds = open_split(data, cfg, sdn.resolution, cache_dir, progress)
     native = _native_resolution(ds)
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
     # Objects: all, or max_objects spread evenly over the split (so every category is seen).
