@@ -290,7 +290,7 @@ def export(ckpt, out, fp32, note):
 @click.option("--out", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option(
-    "--max-objects", default=26, show_default=True, type=int, help="Test objects scored (2 per category)."
+    "--max-objects", default=13, show_default=True, type=int, help="Test objects scored (one per category)."
 )
 def bench(root, out, workers, max_objects):
     """The main job on the embedded synthetic default (what `make bench` runs)."""

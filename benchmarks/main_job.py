@@ -12,7 +12,7 @@ from .shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
 
 REFERENCE_SDN = Path("checkpoints/sdn-shapes-cpu32.pt")
 REFERENCE_OCCNET = Path("checkpoints/occnet-shapes-cpu32.pt")
-DEFAULT_MAX_OBJECTS = 26  # 2 test objects per category: fits make bench's 15-minute budget
+DEFAULT_MAX_OBJECTS = 13  # one test object per category (about 30 s of CPU per object per worker)
 
 
 def run_bench(
