@@ -104,14 +104,14 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: bool
     state, so it cannot be resumed. Returns the loaded source checkpoint."""
     ckpt = load_checkpoint(src)
     model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
-    keep = ("config", "step", "data_fingerprint", "package_version", "git_commit")
+    keep = ("config", "step", "data_fingerprint", "package_version", "git_commit", "threshold", "val_iou")
     payload = {
         "format_version": FORMAT_VERSION,
         "kind": ckpt["kind"],
         "model": model,
         "exported": True,
         "weights_dtype": "float16" if half else "float32",
-        **{k: ckpt.get(k) for k in keep},
+        **{k: ckpt[k] for k in keep if k in ckpt},
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
