@@ -232,6 +232,16 @@ def _fmt(r) -> str:
     return f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
 
 
+def _table_head(title: str, first: str, ks) -> list[str]:
+    """A Markdown section title and table header with one column per k."""
+    return [
+        f"### {title}",
+        "",
+        f"| {first} | " + " | ".join(f"k={k}" for k in ks) + " |",
+        "|---|" + "---:|" * len(ks),
+    ]
+
+
 def tables_markdown(summary: pd.DataFrame, header: str) -> str:
     """tables.md: the paper-shaped tables (mean of category means, 95% CI) with the
     paper's numbers beside ours, then per-category tables."""
@@ -249,12 +259,7 @@ def tables_markdown(summary: pd.DataFrame, header: str) -> str:
         if sub.empty:
             continue
         ks = sorted(sub.k.unique())
-        lines += [
-            f"### {title}",
-            "",
-            "| metric | " + " | ".join(f"k={k}" for k in ks) + " |",
-            "|---|" + "---:|" * len(ks),
-        ]
+        lines += _table_head(title, "metric", ks)
         for metric in sub.metric.unique():
             cells = {int(r["k"]): _fmt(r) for r in sub[sub.metric == metric].to_dict("records")}
             lines.append(f"| {metric} (ours) | " + " | ".join(cells.get(k, "") for k in ks) + " |")
@@ -278,12 +283,7 @@ def tables_markdown(summary: pd.DataFrame, header: str) -> str:
     per_cat = summary[summary.category != "mean of categories"]
     for (table, metric), g in per_cat.groupby(["table", "metric"], sort=False):
         ks = sorted(g.k.unique())
-        lines += [
-            f"### {table} — {metric}",
-            "",
-            "| category | " + " | ".join(f"k={k}" for k in ks) + " |",
-            "|---|" + "---:|" * len(ks),
-        ]
+        lines += _table_head(f"{table} — {metric}", "category", ks)
         for cat, gc in g.groupby("category"):
             cells = {int(r["k"]): _fmt(r) for r in gc.to_dict("records")}
             lines.append(f"| {cat} | " + " | ".join(cells.get(k, "") for k in ks) + " |")

@@ -118,6 +118,7 @@ class OccupancyNetwork(nn.Module):
         self.cfg = cfg
         m = cfg.model
         self.resolution = m.resolution
+        self.threshold = 0.2  # OccNet's default; from_checkpoint sets the validated one when stored
         self.encoder = ResNet18Encoder(m.c_dim) if m.encoder == "resnet18" else SmallCNN(m.cnn_ch, m.c_dim)
         self.decoder = Decoder(m.c_dim, m.hidden, m.n_blocks)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
