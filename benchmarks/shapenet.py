@@ -212,14 +212,41 @@ def bootstrap_summary(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> 
     return out
 
 
+def _table_metrics(table: str) -> list[str]:
+    return ["occnet_iou"] if table == "table2" else list(METRICS)
+
+
 def summarise(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     """Tidy summary: one row per (table, metric, k, category) with mean, CI and n."""
     rows = []
     for (table, k), g in objects.groupby(["table", "k"], sort=True):
-        metrics = ["occnet_iou"] if table == "table2" else list(METRICS)
-        for metric in metrics:
+        for metric in _table_metrics(table):
             for r in bootstrap_summary(g, metric, n_boot, seed):
                 rows.append({"table": table, "metric": metric, "k": int(k), **r})
+    return pd.DataFrame(rows)
+
+
+def paired_differences(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+    """Whether the conditions are separated: for each table with several k, the per-object
+    difference metric(k) - metric(k0) against the table's smallest k0, on the same objects,
+    summarised like :func:`summarise` (category means and the mean of category means, each
+    with a 95% bootstrap interval over objects). A paired interval that excludes 0 separates
+    the two conditions even when their marginal intervals overlap.
+    One row per (table, metric, k, category): columns versus_k, mean, ci_low, ci_high, n."""
+    rows = []
+    for table, g in objects.groupby("table", sort=True):
+        ks = sorted(int(k) for k in g.k.unique())
+        for metric in _table_metrics(table) if len(ks) > 1 else []:
+            wide = g.pivot(index=["category", "object_id"], columns="k", values=metric)  # (objects, ks)
+            for k in ks[1:]:
+                diff = pd.DataFrame(
+                    {
+                        "category": wide.index.get_level_values("category"),
+                        "d": (wide[k] - wide[ks[0]]).to_numpy(),
+                    }
+                )
+                for r in bootstrap_summary(diff, "d", n_boot, seed):
+                    rows.append({"table": table, "metric": metric, "k": k, "versus_k": ks[0], **r})
     return pd.DataFrame(rows)
 
 
@@ -242,9 +269,10 @@ def _table_head(title: str, first: str, ks) -> list[str]:
     ]
 
 
-def tables_markdown(summary: pd.DataFrame, header: str) -> str:
+def tables_markdown(summary: pd.DataFrame, differences: pd.DataFrame, header: str) -> str:
     """tables.md: the paper-shaped tables (mean of category means, 95% CI) with the
-    paper's numbers beside ours, then per-category tables."""
+    paper's numbers beside ours, the paired differences between conditions (CD and IoU),
+    then per-category tables."""
     overall = summary[summary.category == "mean of categories"]
     lines = [header, ""]
     titles = {
@@ -277,6 +305,23 @@ def tables_markdown(summary: pd.DataFrame, header: str) -> str:
         "[95% bootstrap CI]. CD is x10^3 (squared distances, 2048 points per mesh); IoU in Table 1 is",
         "the paper's volume overlap; Table 2's is OccNet's occupancy IoU over points.npz.",
         "",
+    ]
+    if not differences.empty:
+        lines += [
+            "### Paired differences: metric(k) - metric(smallest k) on the same objects",
+            "",
+            "| table | metric | k vs k0 | difference [95% CI] | CI excludes 0 |",
+            "|---|---|---|---:|---|",
+        ]
+        headline = differences.metric.isin(["cd", "iou", "occnet_iou"])
+        d = differences[(differences.category == "mean of categories") & headline]
+        for r in d.to_dict("records"):
+            separated = "yes" if r["ci_low"] > 0 or r["ci_high"] < 0 else "no"
+            lines.append(
+                f"| {r['table']} | {r['metric']} | {r['k']} vs {r['versus_k']} | {_fmt(r)} | {separated} |"
+            )
+        lines.append("")
+    lines += [
         "## Per category",
         "",
     ]
@@ -441,6 +486,7 @@ def run_shapenet_benchmark(
     bar.close()
     objects = pd.DataFrame(rows)
     summary = summarise(objects, cfg.bootstrap, cfg.seed)
+    differences = paired_differences(objects, cfg.bootstrap, cfg.seed)
     atomic_write_text(out / "objects.csv", objects.to_csv(index=False))
     for table in ("table1a", "table1b", "table2"):
         atomic_write_text(out / f"{table}.csv", summary[summary.table == table].to_csv(index=False))
@@ -455,7 +501,8 @@ def run_shapenet_benchmark(
         f"(threshold {threshold:g}); data `{data}` split {cfg.split}, {len(indices)} objects, "
         f"{sdn.resolution} px (native {native} px)."
     )
-    atomic_write_text(out / "tables.md", tables_markdown(summary, header))
+    atomic_write_text(out / "differences.csv", differences.to_csv(index=False))
+    atomic_write_text(out / "tables.md", tables_markdown(summary, differences, header))
     figures = plot_curves(summary, out)
     picks = [indices[int(j)] for j in np.linspace(0, len(indices) - 1, min(4, len(indices))).round()]
     figures += write_figures(sdn, occ, ds, picks, cfg, threshold, out)

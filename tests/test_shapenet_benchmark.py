@@ -2,10 +2,16 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.shapenet import ShapeNetBenchConfig, bootstrap_summary, run_shapenet_benchmark
+from benchmarks.shapenet import (
+    ShapeNetBenchConfig,
+    bootstrap_summary,
+    paired_differences,
+    run_shapenet_benchmark,
+)
 from occnet_multiview.config import occnet_preset
 from occnet_multiview.trainer import train_occnet
 from sdn.config import apply_overrides, preset
@@ -57,6 +63,7 @@ def test_shapenet_end_to_end_writes_every_file(tiny_shapes, tiny_checkpoints, tm
         sdn_ckpt, occ_ckpt, tiny_shapes, out, tiny_bench_config(), cache_dir=cache, progress=False
     )
     expected = ["table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv", "objects.csv", "tables.md"]
+    expected += ["differences.csv"]
     expected += ["manifest.json", "cd_vs_views.png", "iou_vs_views.png", "fig2_input_vs_reconstruction.png"]
     expected += ["fig4_learned_vs_uniform_prior.png", "fig5_real_vs_reconstructed_meshes.png"]
     expected += ["fig13_reconstruction_by_input_views.png"]
@@ -77,8 +84,10 @@ def test_shapenet_end_to_end_writes_every_file(tiny_shapes, tiny_checkpoints, tm
     assert set(t2.metric) == {"occnet_iou"} and set(t2.k) == {1, 4}
     gt = pd.read_csv(out / "ground_truth.csv")
     assert set(gt.table) == {"gt_real", "gt_recon"}
+    diff = pd.read_csv(out / "differences.csv")
+    assert set(diff.table) == {"table1a", "table1b", "table2"} and set(diff.versus_k) == {1}
     md = (out / "tables.md").read_text()
-    assert "(paper)" in md and "Table 1(a)" in md
+    assert "(paper)" in md and "Table 1(a)" in md and "Paired differences" in md
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["data"]["objects"] == 2 and len(on_disk["sdn_checkpoint"]["sha256"]) == 64
     assert manifest["files"] == on_disk["files"]
@@ -132,3 +141,39 @@ def test_bootstrap_summary_hand_worked():
     assert out["a"]["mean"] == 2.0 and 1.0 <= out["a"]["ci_low"] <= out["a"]["ci_high"] <= 3.0
     assert out["b"]["ci_low"] == out["b"]["ci_high"] == 10.0
     assert out["mean of categories"]["mean"] == 6.0 and out["mean of categories"]["n"] == 4
+
+
+def test_paired_differences_against_a_naive_loop():
+    rng = np.random.default_rng(0)
+    rows = []
+    for cat in ("a", "b"):
+        for obj in range(5):
+            base = rng.uniform(0, 1)
+            for k in (1, 4):
+                rows.append(
+                    {
+                        "category": cat,
+                        "object_id": f"{cat}{obj}",
+                        "table": "table2",
+                        "k": k,
+                        "occnet_iou": base + (0.1 if k == 4 else 0.0) + rng.normal(0, 0.01),
+                    }
+                )
+    objects = pd.DataFrame(rows)
+    diff = paired_differences(objects, 500, 0)
+    columns = ["table", "metric", "k", "versus_k", "category", "mean", "ci_low", "ci_high", "n"]
+    assert list(diff.columns) == columns
+    naive = {}
+    for cat in ("a", "b"):
+        sub = objects[objects.category == cat]
+        d = [
+            sub[(sub.object_id == o) & (sub.k == 4)].occnet_iou.item()
+            - sub[(sub.object_id == o) & (sub.k == 1)].occnet_iou.item()
+            for o in sorted(set(sub.object_id))
+        ]
+        naive[cat] = np.mean(d)
+    got = diff.set_index("category")["mean"]
+    assert got["a"] == pytest.approx(naive["a"]) and got["b"] == pytest.approx(naive["b"])
+    overall = diff[diff.category == "mean of categories"].iloc[0]
+    assert overall["mean"] == pytest.approx((naive["a"] + naive["b"]) / 2)
+    assert 0 < overall["ci_low"] < 0.1 < overall["ci_high"] < 0.2  # the +0.1 shift is separated from 0
