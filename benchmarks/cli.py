@@ -301,3 +301,21 @@ def bench(root, out, workers, max_objects):
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("compare")
+@click.argument("current", type=click.Path(exists=True, file_okay=False))
+@click.argument("baseline", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--tolerances",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="YAML or JSON: {metric or glob: {direction: higher|lower, abs: X | rel: Y}} over the defaults.",
+)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Default: CURRENT/compare.")
+def compare(current, baseline, tolerances, out):
+    """Compare two reports of one benchmark. Exit 0: no regression; 1: a metric regressed
+    (moved the wrong way beyond its tolerance with disjoint CIs); 2: not comparable."""
+    from benchmarks.compare import compare_main
+
+    raise SystemExit(compare_main(current, baseline, tolerances, out))

@@ -54,3 +54,27 @@ def test_data_shapes_bad_input(tmp_path):
     assert r.exit_code == 2 and "objects_per_category must be >= 1" in r.output
     r = CliRunner().invoke(main, ["data", "shapes", "--out", str(tmp_path / "d"), "--categories", "spoon"])
     assert r.exit_code == 2 and "unknown category 'spoon'" in r.output
+
+
+def test_compare_exit_codes(tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    ref = "reports/reference/shapes"
+    same = CliRunner().invoke(main, ["compare", ref, ref, "--out", str(tmp_path / "c0")])
+    assert same.exit_code == 0, same.output
+    worse = tmp_path / "worse"
+    shutil.copytree(ref, worse)
+    t = pd.read_csv(worse / "table2.csv")
+    t.loc[t.metric == "occnet_iou", ["mean", "ci_low", "ci_high"]] -= 0.3
+    t.to_csv(worse / "table2.csv", index=False)
+    r = CliRunner().invoke(main, ["compare", str(worse), ref, "--out", str(tmp_path / "c1")])
+    assert r.exit_code == 1 and "occnet_iou" in r.output
+    other = tmp_path / "other"
+    shutil.copytree(ref, other)
+    (other / "manifest.json").write_text(
+        (other / "manifest.json").read_text().replace('"benchmark": "shapenet"', '"benchmark": "faces"')
+    )
+    r = CliRunner().invoke(main, ["compare", str(other), ref, "--out", str(tmp_path / "c2")])
+    assert r.exit_code == 2

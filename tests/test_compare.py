@@ -1,0 +1,418 @@
+"""`sdn-bench compare` (benchmarks/compare.py) and the report indexes (benchmarks/report_index.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks.compare import (
+    DEFAULT_TOLERANCES,
+    IncompatibleReports,
+    Tolerance,
+    compare_main,
+    compare_reports,
+    load_tolerances,
+    resolve_tolerance,
+    write_compare,
+)
+from benchmarks.report_index import write_combined_index, write_index
+
+REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "reference" / "shapes"
+COMPARE_COLUMNS = {
+    "file",
+    "metric",
+    "direction",
+    "baseline_mean",
+    "baseline_ci_low",
+    "baseline_ci_high",
+    "baseline_n",
+    "current_mean",
+    "current_ci_low",
+    "current_ci_high",
+    "current_n",
+    "delta",
+    "rel_delta",
+    "tolerance",
+    "tolerance_rule",
+    "status",
+}
+# A tiny PNG (1x1), enough for the index tests.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+def _rows() -> list[dict]:
+    rows = []
+    for curve in ("real", "recon"):
+        for size in (1, 4):
+            for metric, mean, half in (("auc", 0.9, 0.02), ("tpr@1e-2", 0.6, 0.05), ("eer", 0.1, 0.02)):
+                rows.append(dict(curve=curve, context_size=size, metric=metric, mean=mean, n=50))
+                rows[-1].update(ci_low=mean - half, ci_high=mean + half)
+            rows.append(
+                dict(curve=curve, context_size=size, metric="n_pos", mean=100, ci_low=100, ci_high=100, n=1)
+            )
+    return rows
+
+
+def make_report(path: Path, benchmark="faces", fingerprint="fp1", rows=None, config=None) -> Path:
+    """A faces-like report: tidy summary.csv, raw curves.csv, summary.md, one figure, manifest."""
+    path.mkdir(parents=True)
+    cols = ["curve", "context_size", "metric", "mean", "ci_low", "ci_high", "n"]
+    pd.DataFrame(rows if rows is not None else _rows(), columns=cols).to_csv(
+        path / "summary.csv", index=False
+    )
+    pd.DataFrame({"curve": ["real"] * 3, "fpr": [0, 0.5, 1], "tpr": [0, 0.9, 1]}).to_csv(
+        path / "curves.csv", index=False
+    )
+    (path / "summary.md").write_text("# Faces benchmark\n\n| curve | auc |\n|---|---:|\n| real | 0.900 |\n")
+    (path / "fig8a roc.png").write_bytes(PNG)
+    manifest = {
+        "benchmark": benchmark,
+        "command": "sdn-bench faces --out x",
+        "config": config or {"seed": 0},
+        "data": {"fingerprint": fingerprint, "root": "data/faces"},
+        "sdn_checkpoint": {"path": "checkpoints/sdn-faces.pt", "sha256": "ab" * 32},
+        "files": ["curves.csv", "fig8a roc.png", "summary.csv", "summary.md", "manifest.json"],
+        "wall_s": 12.5,
+    }
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def edit(path: Path, file: str, where: dict, **values) -> None:
+    """Set ``values`` (mean / ci_low / ci_high ...) on the rows of ``file`` matching ``where``."""
+    df = pd.read_csv(path / file, dtype=str, keep_default_na=False)
+    sel = pd.Series(True, index=df.index)
+    for col, v in where.items():
+        sel &= df[col] == str(v)
+    assert sel.sum() >= 1
+    for col, v in values.items():
+        df.loc[sel, col] = str(v)
+    df.to_csv(path / file, index=False)
+
+
+def status_of(result, **where) -> list[str]:
+    t = result.table
+    sel = pd.Series(True, index=t.index)
+    for col, v in where.items():
+        sel &= t[col].astype(str) == str(v)
+    return t[sel].status.tolist()
+
+
+@pytest.fixture
+def pair(tmp_path):
+    return make_report(tmp_path / "current"), make_report(tmp_path / "baseline")
+
+
+# ----------------------------------------------------------------------------- synthetic reports
+
+
+def test_identical_reports_exit_0_and_outputs(pair, tmp_path, capsys):
+    cur, base = pair
+    out = tmp_path / "cmp"
+    assert compare_main(cur, base, None, out) == 0
+    assert "0 regressed" in capsys.readouterr().out
+    df = pd.read_csv(out / "compare.csv")
+    assert COMPARE_COLUMNS | {"curve", "context_size"} <= set(df.columns)
+    assert len(df) == 16  # summary.csv only: curves.csv is raw data, not a summary
+    assert set(df.status) == {"ok", "untracked"}
+    assert set(df[df.status == "untracked"].metric) == {"n_pos"}
+    assert (df.delta == 0).all()
+    md = (out / "compare.md").read_text()
+    assert md.index("## Regressions") < md.index("## summary.csv")
+    assert "None." in md
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["compare_auc.png", "compare_eer.png", "compare_n_pos.png", "compare_tpr@1e-2.png"]
+
+
+def test_regression_beyond_tolerance_with_disjoint_cis(pair, tmp_path, capsys):
+    cur, base = pair
+    edit(
+        cur,
+        "summary.csv",
+        dict(curve="recon", context_size=4, metric="auc"),
+        mean=0.8,
+        ci_low=0.78,
+        ci_high=0.82,
+    )
+    assert compare_main(cur, base, None, tmp_path / "cmp") == 1
+    printed = capsys.readouterr().out
+    assert re.search(r"REGRESSED auc .*curve=recon, context_size=4.*0\.9 -> 0\.8 \(-0\.1", printed)
+    result = compare_reports(cur, base)
+    assert result.exit_code == 1
+    reg = result.regressions
+    assert len(reg) == 1 and reg.iloc[0].metric == "auc" and reg.iloc[0].delta == pytest.approx(-0.1)
+    assert reg.iloc[0].tolerance == pytest.approx(0.01)
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    regressions = md[md.index("## Regressions") : md.index("## summary.csv")]
+    assert "| recon | 4 | auc |" in regressions and "**regressed**" in regressions
+
+
+def test_lower_is_better_regresses_upwards(pair):
+    cur, base = pair
+    edit(
+        cur,
+        "summary.csv",
+        dict(curve="real", context_size=1, metric="eer"),
+        mean=0.2,
+        ci_low=0.18,
+        ci_high=0.22,
+    )
+    assert status_of(compare_reports(cur, base), curve="real", context_size=1, metric="eer") == ["regressed"]
+
+
+def test_overlapping_cis_or_small_change_is_not_a_regression(pair):
+    cur, base = pair
+    # 0.03 below (3x the 0.01 tolerance) but [0.85, 0.89] overlaps the baseline's [0.88, 0.92].
+    edit(
+        cur,
+        "summary.csv",
+        dict(curve="real", context_size=1, metric="auc"),
+        mean=0.87,
+        ci_low=0.85,
+        ci_high=0.89,
+    )
+    # Disjoint intervals but within tolerance (0.005 < 0.01).
+    edit(base, "summary.csv", dict(curve="real", context_size=4, metric="auc"), ci_low=0.899, ci_high=0.901)
+    edit(
+        cur,
+        "summary.csv",
+        dict(curve="real", context_size=4, metric="auc"),
+        mean=0.895,
+        ci_low=0.894,
+        ci_high=0.896,
+    )
+    result = compare_reports(cur, base)
+    assert result.exit_code == 0
+    assert status_of(result, curve="real", metric="auc") == ["ok", "ok"]
+
+
+def test_improvement_is_reported_and_exits_0(pair, tmp_path, capsys):
+    cur, base = pair
+    edit(cur, "summary.csv", dict(curve="recon", metric="eer"), mean=0.05, ci_low=0.04, ci_high=0.06)
+    assert compare_main(cur, base, None, tmp_path / "cmp") == 0
+    assert "improved eer" in capsys.readouterr().out
+    result = compare_reports(cur, base)
+    assert status_of(result, curve="recon", metric="eer") == ["improved", "improved"]
+    assert "## Improvements" in (tmp_path / "cmp" / "compare.md").read_text()
+
+
+def test_untracked_metric_never_regresses_and_nan_does(pair):
+    cur, base = pair
+    edit(cur, "summary.csv", dict(metric="n_pos"), mean=1, ci_low=1, ci_high=1)
+    edit(
+        cur,
+        "summary.csv",
+        dict(curve="real", context_size=1, metric="tpr@1e-2"),
+        mean="",
+        ci_low="",
+        ci_high="",
+    )
+    result = compare_reports(cur, base)
+    assert set(status_of(result, metric="n_pos")) == {"untracked"}
+    row = result.regressions
+    assert len(row) == 1 and row.iloc[0].metric == "tpr@1e-2" and row.iloc[0].note == "current mean is NaN"
+
+
+def test_extra_conditions_in_current_are_reported_not_errors(pair, tmp_path, capsys):
+    cur, base = pair
+    rows = [r for r in _rows() if r["context_size"] == 1]
+    shutil.rmtree(base)
+    make_report(base, rows=rows, config={"seed": 1})
+    assert compare_main(cur, base, None, tmp_path / "cmp") == 0
+    result = compare_reports(cur, base)
+    assert len(result.table) == 8 and len(result.extra) == 8
+    assert any("context_size=4" in e for e in result.extra)
+    assert any("config.seed" in n for n in result.notes)
+    assert "only in current" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (dict(benchmark="shapenet"), "benchmark differs: baseline 'faces', current 'shapenet'"),
+        (dict(fingerprint="fp2"), "data.fingerprint differs: baseline 'fp1', current 'fp2'"),
+        (dict(rows=[r for r in _rows() if r["curve"] == "real"]), "8 condition(s) of the baseline missing"),
+    ],
+)
+def test_incompatible_reports_exit_2_with_reason(tmp_path, capsys, change, reason):
+    base = make_report(tmp_path / "baseline")
+    cur = make_report(tmp_path / "current", **change)
+    assert compare_main(cur, base, None, tmp_path / "cmp") == 2
+    assert reason in capsys.readouterr().err
+    assert not (tmp_path / "cmp").exists()
+    with pytest.raises(IncompatibleReports, match=re.escape(reason)) as e:
+        compare_reports(cur, base)
+    assert isinstance(e.value, ValueError)
+    if "missing" in reason:
+        assert "curve=recon, context_size=1, metric=auc" in str(e.value)
+
+
+def test_missing_summary_file_is_incompatible(pair):
+    cur, base = pair
+    (cur / "summary.csv").unlink()
+    manifest = json.loads((cur / "manifest.json").read_text())
+    manifest["files"].remove("summary.csv")
+    (cur / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IncompatibleReports, match="summary file summary.csv of the baseline is missing"):
+        compare_reports(cur, base)
+
+
+# ----------------------------------------------------------------------------- tolerances
+
+
+def test_default_table_and_lookup_order():
+    assert resolve_tolerance("iou") == Tolerance("higher", abs=0.02)
+    assert resolve_tolerance("cd") == Tolerance("lower", rel=0.1)
+    assert resolve_tolerance("tpr@1e-3").direction == "higher"
+    assert resolve_tolerance("eer").direction == "lower"
+    assert resolve_tolerance("n_pos") is None
+    overrides = {"tpr@*": Tolerance("higher", abs=0.5), "tpr@1e-3": Tolerance("higher", abs=0.1)}
+    assert resolve_tolerance("tpr@1e-3", overrides).abs == 0.1  # exact beats a pattern
+    assert resolve_tolerance("tpr@1e-1", overrides).abs == 0.5  # the file beats the defaults
+    assert resolve_tolerance("iou", overrides) is DEFAULT_TOLERANCES["iou"]
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_tolerances_file_overrides_defaults(pair, tmp_path, fmt):
+    cur, base = pair
+    edit(cur, "summary.csv", dict(curve="recon", metric="tpr@1e-2"), mean=0.4, ci_low=0.38, ci_high=0.42)
+    edit(cur, "summary.csv", dict(curve="recon", metric="n_pos"), mean=10, ci_low=10, ci_high=10)
+    assert set(status_of(compare_reports(cur, base), curve="recon", metric="tpr@1e-2")) == {"regressed"}
+    entries = {"tpr@*": {"direction": "higher", "abs": 0.25}, "n_*": {"direction": "higher", "rel": 0.5}}
+    path = tmp_path / f"tol.{fmt}"
+    if fmt == "json":
+        path.write_text(json.dumps(entries))
+    else:
+        path.write_text('"tpr@*": {direction: higher, abs: 0.25}\nn_*:\n  direction: higher\n  rel: 5e-1\n')
+    assert load_tolerances(path) == {
+        "tpr@*": Tolerance("higher", abs=0.25),
+        "n_*": Tolerance("higher", rel=0.5),
+    }
+    result = compare_reports(cur, base, path)
+    assert set(status_of(result, curve="recon", metric="tpr@1e-2")) == {"ok"}
+    assert set(status_of(result, curve="recon", metric="n_pos")) == {"regressed"}
+    assert set(status_of(result, curve="real", metric="n_pos")) == {"ok"}
+    assert compare_main(cur, base, path, tmp_path / "cmp") == 1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("iou: {direction: up, abs: 0.1}", "entry 'iou': direction must be 'higher' or 'lower'"),
+        ("iou: {direction: higher, abs: 0.1, rel: 0.1}", "entry 'iou': give exactly one of abs or rel"),
+        ("iou: {direction: higher}", "entry 'iou': give exactly one of abs or rel"),
+        ("iou: {direction: higher, abs: 0.1, tol: 1}", "entry 'iou': unknown key(s) ['tol']"),
+        ("'tpr@*': {direction: higher, abs: lots}", "entry 'tpr@*', abs: expected a number, got 'lots'"),
+        ("cd: {direction: lower, rel: -0.1}", "entry 'cd', rel: expected a finite number >= 0"),
+        ("cd: {direction: lower, rel: true}", "entry 'cd', rel: expected a number, got True"),
+        ("cd: 0.1", "entry 'cd': expected a mapping"),
+        ("- cd", "expected a mapping of metric -> entry"),
+        ("cd: {direction: lower", "cannot parse tolerances file"),
+    ],
+)
+def test_bad_tolerances_file_names_file_and_entry(tmp_path, pair, text, message):
+    path = tmp_path / "tol.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(message)) as e:
+        load_tolerances(path)
+    assert str(path) in str(e.value)
+    cur, base = pair
+    assert compare_main(cur, base, path, tmp_path / "cmp") == 2
+
+
+def test_bad_json_tolerances(tmp_path):
+    path = tmp_path / "tol.json"
+    path.write_text(json.dumps({"auc": {"direction": "higher", "abs": "0.1x"}}))
+    with pytest.raises(ValueError, match=re.escape(f"{path}: entry 'auc', abs: expected a number")):
+        load_tolerances(path)
+
+
+# ----------------------------------------------------------------------------- the reference report
+
+
+def test_reference_shapenet_report(tmp_path, capsys):
+    base = shutil.copytree(REFERENCE, tmp_path / "baseline")
+    cur = shutil.copytree(REFERENCE, tmp_path / "current")
+    result = compare_reports(cur, base)
+    assert result.exit_code == 0 and result.regressions.empty and not result.extra
+    assert set(result.table.file) == {"table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv"}
+    assert set(result.table.status) == {"ok"}
+
+    where = dict(table="table1a", metric="iou", k=4, category="mean of categories")
+    row = pd.read_csv(base / "table1a.csv", dtype=str).set_index(["metric", "k", "category"])
+    mean, lo, hi = (
+        float(row.loc[("iou", "4", "mean of categories"), c]) for c in ("mean", "ci_low", "ci_high")
+    )
+    edit(cur, "table1a.csv", where, mean=mean - 0.2, ci_low=lo - 0.2, ci_high=hi - 0.2)
+    out = tmp_path / "cmp"
+    assert compare_main(cur, base, None, out) == 1
+    printed = capsys.readouterr().out
+    assert "REGRESSED iou [table1a.csv: table=table1a, k=4, category=mean of categories]" in printed
+    assert "1 regressed" in printed
+    df = pd.read_csv(out / "compare.csv")
+    assert COMPARE_COLUMNS | {"table", "k", "category"} <= set(df.columns)
+    reg = df[df.status == "regressed"]
+    assert len(reg) == 1 and reg.iloc[0].category == "mean of categories"
+    assert math.isclose(reg.iloc[0].delta, -0.2, abs_tol=1e-9)
+    metrics = {"cd", "chamfer_l1", "f_score", "iou", "normal_consistency", "occnet_iou"}
+    assert {p.name for p in out.glob("*.png")} == {f"compare_{m}.png" for m in metrics}
+
+    # A CI regression that the index of the current report also picks up.
+    write_compare(result, cur)
+    index = write_index(cur)
+    text = index.read_text()
+    assert text.startswith("# shapenet report")
+    for png in cur.glob("*.png"):
+        assert f"]({png.name})" in text
+    assert "Table 1(a)" in text and "sha256 9390e8768f2b" in text and "a78dc5805e23ea76" in text
+
+
+def test_indexes(tmp_path):
+    root = tmp_path / "latest"
+    shutil.copytree(REFERENCE, root / "shapes")
+    make_report(root / "faces")
+    (root / "notes").mkdir()  # not a report: skipped
+    path = write_combined_index(root)
+    assert path == root / "index.md"
+    text = path.read_text()
+    assert "[shapes](shapes/index.md)" in text and "[faces](faces/index.md)" in text
+    for sub in ("shapes", "faces"):
+        for png in (root / sub).glob("*.png"):
+            assert f"]({sub}/{png.name.replace(' ', '%20')})" in text
+        assert (root / sub / "index.md").is_file()
+    assert "Table 1(a)" in text and "Per category" not in text  # headline only; breakdowns linked
+    assert "#### Faces benchmark" in text  # summary.md embedded, headings demoted
+    faces = (root / "faces" / "index.md").read_text()
+    assert "![fig8a roc](fig8a%20roc.png)" in faces and "[summary.csv](summary.csv)" in faces
+    assert "Per category" in (root / "shapes" / "index.md").read_text()
+    with pytest.raises(FileNotFoundError):
+        write_combined_index(root / "notes")
+
+
+def test_many_conditions_plot_and_invalid_report(tmp_path, capsys):
+    rows = [
+        dict(curve="noisy", noise=f"{p / 100:g}", metric="auc", mean=0.9, ci_low=0.89, ci_high=0.91, n=20)
+        for p in range(60)
+    ]
+    cols = ["curve", "noise", "metric", "mean", "ci_low", "ci_high", "n"]
+    base = make_report(tmp_path / "baseline", rows=[{**r, "context_size": 16} for r in rows])
+    cur = make_report(tmp_path / "current", rows=[{**r, "context_size": 16} for r in rows])
+    for d in (base, cur):  # a different condition set: curve, noise
+        pd.DataFrame(rows, columns=cols).to_csv(d / "summary.csv", index=False)
+    edit(cur, "summary.csv", dict(noise="0.5"), mean=0.5, ci_low=0.49, ci_high=0.51)
+    out = tmp_path / "cmp"
+    assert compare_main(cur, base, None, out) == 1
+    assert "REGRESSED auc [summary.csv: curve=noisy, noise=0.5]" in capsys.readouterr().out
+    assert (out / "compare_auc.png").stat().st_size > 1000
+    edit(cur, "summary.csv", dict(noise="0.1"), mean="high")
+    assert compare_main(cur, base, None, out) == 2
+    assert "column 'mean' has non-numeric values" in capsys.readouterr().err
