@@ -8,6 +8,7 @@ from pathlib import Path
 from sdn.data.preview import shapes_grid
 from sdn.data.synthetic_shapes.generate import ShapesConfig, generate_shapes
 
+from .report_index import write_combined_index
 from .shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
 
 REFERENCE_SDN = Path("checkpoints/sdn-shapes-cpu32.pt")
@@ -34,3 +35,4 @@ def run_bench(
     )
     n, wall = manifest["data"]["objects"], manifest["wall_s"]
     echo(f"shapes report: {Path(out) / 'shapes' / 'tables.md'} ({n} objects, {wall:.0f} s)")
+    echo(f"index: {write_combined_index(out)}")

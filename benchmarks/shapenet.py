@@ -44,6 +44,7 @@ from sdn.io import atomic_write_json, atomic_write_text
 from sdn.model import SDN
 
 from .manifest import machine, sha256_file
+from .report_index import write_index
 
 METRICS = ("cd", "chamfer_l1", "normal_consistency", "f_score", "iou")
 PAPER = {  # the paper's numbers: real ShapeNet, 128 px, 13 categories
@@ -529,9 +530,11 @@ def run_shapenet_benchmark(
             "objects": len(indices),
             "native_resolution": native,
         },
-        "files": sorted(p.name for p in out.iterdir() if p.is_file()) + ["manifest.json"],
+        "files": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "index.md")
+        + ["manifest.json", "index.md"],
         "machine": machine(),
         "wall_s": round(time.time() - start, 1),
     }
     atomic_write_json(out / "manifest.json", manifest)
+    write_index(out)
     return manifest

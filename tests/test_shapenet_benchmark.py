@@ -63,7 +63,7 @@ def test_shapenet_end_to_end_writes_every_file(tiny_shapes, tiny_checkpoints, tm
         sdn_ckpt, occ_ckpt, tiny_shapes, out, tiny_bench_config(), cache_dir=cache, progress=False
     )
     expected = ["table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv", "objects.csv", "tables.md"]
-    expected += ["differences.csv"]
+    expected += ["differences.csv", "index.md"]
     expected += ["manifest.json", "cd_vs_views.png", "iou_vs_views.png", "fig2_input_vs_reconstruction.png"]
     expected += ["fig4_learned_vs_uniform_prior.png", "fig5_real_vs_reconstructed_meshes.png"]
     expected += ["fig13_reconstruction_by_input_views.png"]
