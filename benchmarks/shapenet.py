@@ -43,6 +43,7 @@ from sdn.data.shapenet import ShapeNetViews
 from sdn.io import atomic_write_json, atomic_write_text
 from sdn.model import SDN
 
+from .figures import save_rows, strip, white
 from .manifest import machine, sha256_file
 from .report_index import write_index
 
@@ -373,11 +374,6 @@ def plot_curves(summary: pd.DataFrame, out: Path) -> list[Path]:
     return paths
 
 
-def _strip(images: torch.Tensor) -> np.ndarray:
-    """(n, 3, H, W) in [0, 1] -> (H, n*W, 3) uint8."""
-    return (torch.cat(list(images), dim=2).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-
-
 def write_figures(
     sdn: SDN,
     occ: OccupancyNetwork,
@@ -390,28 +386,19 @@ def write_figures(
     """Fig. 2/9 (input vs reconstructed sets), Fig. 4/11 (learned vs uniform prior samples),
     Fig. 5 (real vs reconstructed meshes, rendered) and Fig. 13 (1/4/8 input views)."""
     from sdn.data.synthetic_shapes.render import render_mesh, sample_cameras
-    from sdn.io import atomic_write_bytes
-    from sdn.training import png_bytes
 
-    white = lambda h, w: np.full((h, w, 3), 255, np.uint8)  # noqa: E731
     res, n = sdn.resolution, 8
     paths = []
 
     def save(name: str, rows: list[np.ndarray]) -> None:
-        width = max(r.shape[1] for r in rows)
-        rows = [
-            np.concatenate([r, white(r.shape[0], width - r.shape[1])], axis=1) if r.shape[1] < width else r
-            for r in rows
-        ]
-        atomic_write_bytes(out / name, png_bytes(np.concatenate(rows, axis=0)))
-        paths.append(out / name)
+        paths.append(save_rows(out / name, rows))
 
     rows = []
     for i in picks:
         real = ds[i]["images"][:n]
         rows += [
-            _strip(real),
-            _strip(sdn.reconstruct(real[None], n, seed=cfg.seed + i)[0]),
+            strip(real),
+            strip(sdn.reconstruct(real[None], n, seed=cfg.seed + i)[0]),
             white(4, n * res),
         ]
     save("fig2_input_vs_reconstruction.png", rows)
@@ -419,9 +406,9 @@ def write_figures(
     uniform = sdn.sample(len(picks), n, "uniform", seed=cfg.seed)
     save(
         "fig4_learned_vs_uniform_prior.png",
-        [_strip(learned[j]) for j in range(len(picks))]
+        [strip(learned[j]) for j in range(len(picks))]
         + [white(8, n * res)]
-        + [_strip(uniform[j]) for j in range(len(picks))],
+        + [strip(uniform[j]) for j in range(len(picks))],
     )
     cams = sample_cameras(np.random.default_rng(cfg.seed), 4, 2 * res, radius=0.8)
     rows = []
@@ -440,9 +427,9 @@ def write_figures(
     rows = []
     for i in picks:
         real = ds[i]["images"][:n]
-        rows.append(_strip(real))
+        rows.append(strip(real))
         for k in (1, 4, 8):
-            rows.append(_strip(sdn.reconstruct(real[None, :k], n, seed=cfg.seed + i)[0]))
+            rows.append(strip(sdn.reconstruct(real[None, :k], n, seed=cfg.seed + i)[0]))
         rows.append(white(4, n * res))
     save("fig13_reconstruction_by_input_views.png", rows)
     return paths
