@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import click
 
@@ -59,19 +60,62 @@ def data_shapes(out, categories, objects_per_category, views, resolution, seed, 
     )
 
 
+@data.command("faces")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Dataset root to write (or resume).",
+)
+@click.option("--identities", default=500, show_default=True, type=int)
+@click.option("--images-per-identity", default=24, show_default=True, type=int)
+@click.option("--resolution", default=64, show_default=True, type=int, help="Image side in pixels.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=float, help="Identities held out.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Processes.")
+def data_faces(out, identities, images_per_identity, resolution, test_fraction, seed, workers):
+    """Write synthetic identities in the VGGFace2 layout (train/test identities disjoint)."""
+    from sdn.data.synthetic_faces.generate import FacesConfig, generate_faces
+
+    cfg = FacesConfig(
+        identities=identities,
+        images_per_identity=images_per_identity,
+        resolution=resolution,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+    try:
+        run = generate_faces(out, cfg, workers=workers)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(
+        f"{out}: {run['identities_generated']} identities generated, {run['identities_skipped']} already "
+        f"there, {run['wall_s']:.1f} s ({run['images_per_second'] or 0:.1f} images/s)"
+    )
+
+
 @data.command("preview")
 @click.option("--data", "root", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("--split", default="train", show_default=True)
-@click.option("--per-category", default=6, show_default=True, type=int)
-def data_preview(root, out, split, per_category):
-    """Write a PNG grid: a few objects per category and several views of one object."""
-    from sdn.data.preview import shapes_grid
+@click.option(
+    "--per-category", default=6, show_default=True, type=int, help="Objects per category, or identities."
+)
+@click.option("--per-identity", default=8, show_default=True, type=int, help="Images per identity (faces).")
+def data_preview(root, out, split, per_category, per_identity):
+    """Write a PNG grid: for an OccNet-layout root, a few objects per category and several
+    views of one object; for a VGGFace2-layout root (it has SPLIT_list.txt), a few
+    identities with several images each."""
+    from sdn.data.preview import faces_grid, shapes_grid
 
     try:
-        click.echo(shapes_grid(root, out, split=split, per_category=per_category))
+        if (Path(root) / f"{split}_list.txt").is_file():
+            path = faces_grid(root, out, split=split, identities=per_category, per_identity=per_identity)
+        else:
+            path = shapes_grid(root, out, split=split, per_category=per_category)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
+    click.echo(path)
 
 
 @main.group()
@@ -81,7 +125,13 @@ def train():
 
 @train.command("sdn")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Dataset root.")
-@click.option("--dataset", default="shapes", show_default=True, type=click.Choice(["shapes"]))
+@click.option(
+    "--dataset",
+    default="shapes",
+    show_default=True,
+    type=click.Choice(["shapes", "faces"]),
+    help="shapes: an OccNet-layout root; faces: a VGGFace2-layout root.",
+)
 @click.option(
     "--preset",
     "preset_name",
@@ -257,6 +307,67 @@ def shapenet(
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     click.echo(f"{out}: {manifest['data']['objects']} objects in {manifest['wall_s']:.0f} s; see tables.md")
+
+
+def _float_list(value: str, name: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in _csv_list(value))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated numbers, got {value!r}", param_hint=name
+        ) from None
+
+
+@main.command("faces")
+@click.option("--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="SDN checkpoint.")
+@click.option(
+    "--data", required=True, type=click.Path(exists=True, file_okay=False), help="VGGFace2-layout root."
+)
+@click.option(
+    "--embedder",
+    default="checkpoints/verifier-faces64.pt",
+    show_default=True,
+    help="facenet-vggface2, facenet-casia, or a verifier checkpoint.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="facenet weights file (default: $TORCH_HOME/checkpoints/<official name>).",
+)
+@click.option("--split", default="test", show_default=True)
+@click.option("--set-size", default=8, show_default=True, type=int)
+@click.option("--noise-levels", default="0,0.1,0.25,0.5", show_default=True)
+@click.option("--context-sizes", default="1,4,8,16", show_default=True)
+@click.option("--num-free-sets", type=int, default=None, help="Sets per prior (default: one per identity).")
+@click.option(
+    "--max-identities", type=int, default=None, help="Identities spread over the split (default: all)."
+)
+@click.option(
+    "--crop", type=click.Choice(["loose_bb", "mtcnn", "none"]), default="loose_bb", show_default=True
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def faces(
+    ckpt, data, embedder, weights, split, set_size, noise_levels, context_sizes, num_free_sets,
+    max_identities, crop, seed, out, cache_dir,
+):  # fmt: skip
+    """Figure 8(a)-(c): verification ROC of real, reconstructed and sampled face sets."""
+    from benchmarks.faces import FacesBenchConfig, run_faces_benchmark
+
+    cfg = FacesBenchConfig(
+        split=split, set_size=set_size, noise_levels=_float_list(noise_levels, "--noise-levels"),
+        context_sizes=_int_list(context_sizes, "--context-sizes"), num_free_sets=num_free_sets,
+        max_identities=max_identities, crop=crop, seed=seed,
+    )  # fmt: skip
+    try:
+        manifest = run_faces_benchmark(ckpt, data, out, cfg, embedder, weights, cache_dir=cache_dir)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(
+        f"{out}: {manifest['data']['identities']} identities in {manifest['wall_s']:.0f} s; see summary.md"
+    )
 
 
 @main.command("export")

@@ -78,3 +78,18 @@ def test_compare_exit_codes(tmp_path):
     )
     r = CliRunner().invoke(main, ["compare", str(other), ref, "--out", str(tmp_path / "c2")])
     assert r.exit_code == 2
+
+
+def test_data_faces_and_preview(tmp_path):
+    out = tmp_path / "faces"
+    args = ["data", "faces", "--out", str(out), "--identities", "3", "--images-per-identity", "2"]
+    r = CliRunner().invoke(main, [*args, "--resolution", "32", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "3 identities generated" in r.output
+    assert (out / "train_list.txt").is_file() and (out / "identity_meta.csv").is_file()
+    png = tmp_path / "grid.png"
+    r = CliRunner().invoke(main, ["data", "preview", "--data", str(out), "--out", str(png)])
+    assert r.exit_code == 0, r.output
+    assert png.stat().st_size > 0
+    r = CliRunner().invoke(main, [*args, "--resolution", "48"])
+    assert r.exit_code == 2 and "differs in: resolution" in r.output

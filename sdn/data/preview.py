@@ -1,5 +1,6 @@
-"""A PNG contact sheet of an OccNet-layout dataset: a few objects per category, and
-several views of one object."""
+"""PNG contact sheets: of an OccNet-layout dataset (a few objects per category, and
+several views of one object) and of a VGGFace2-layout dataset (a few identities, several
+images each)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,6 @@ def shapes_grid(
 ) -> Path:
     """Write a grid PNG: one labelled row per category (view 0 of its first
     ``per_category`` objects), then ``views_of_one`` views of the first object."""
-    import io
-
     root = Path(root)
     meta = read_metadata(root)
     label_w = 90
@@ -45,10 +44,46 @@ def shapes_grid(
         labels.append(str(meta.get(synset, {}).get("name", synset)))
     if first is None:
         raise ValueError(f"{root}: no objects in split {split!r}")
-    width = max(per_category, views_of_one) * tile
     one = [decode_image(p, tile) for p in _views(first)[:views_of_one]]
     rows.append(np.concatenate(one, axis=1))
     labels.append("one object")
+    return _labelled_sheet(rows, labels, label_w, tile, out)
+
+
+def faces_grid(
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    split: str = "train",
+    identities: int = 6,
+    per_identity: int = 8,
+    tile: int = 64,
+) -> Path:
+    """Write a grid PNG: one labelled row per identity (its first ``identities`` in the
+    list file), its first ``per_identity`` images, uncropped."""
+    from .vggface2 import read_identity_meta, read_image_list
+
+    root = Path(root)
+    groups: dict[str, list[str]] = {}
+    for rel in read_image_list(root / f"{split}_list.txt"):
+        groups.setdefault(rel.partition("/")[0], []).append(rel)
+    if not groups:
+        raise ValueError(f"{root}: no images in split {split!r}")
+    meta_path = root / "identity_meta.csv"
+    meta = read_identity_meta(meta_path) if meta_path.is_file() else {}
+    rows, labels = [], []
+    for ident in sorted(groups)[:identities]:
+        tiles = [decode_image(root / split / rel, tile) for rel in sorted(groups[ident])[:per_identity]]
+        tiles += [np.full((tile, tile, 3), 255, np.uint8)] * (per_identity - len(tiles))
+        rows.append(np.concatenate(tiles, axis=1))
+        labels.append(meta[ident].name[:14] if ident in meta else ident)
+    return _labelled_sheet(rows, labels, 100, tile, out)
+
+
+def _labelled_sheet(rows: list[np.ndarray], labels: list[str], label_w: int, tile: int, out) -> Path:
+    """Paste rows (tile, w_i, 3) uint8 under each other with a text label on the left; write PNG."""
+    import io
+
+    width = max(r.shape[1] for r in rows)
     canvas = Image.new("RGB", (label_w + width, tile * len(rows)), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     for r, (row, label) in enumerate(zip(rows, labels, strict=True)):

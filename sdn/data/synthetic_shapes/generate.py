@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from ...config import require_positive
 from ...io import atomic_write_json, atomic_write_text, save_npz
+from ..generation import generation_record
 from .categories import BY_SYNSET, CATEGORIES, Category, resolve_categories
 from .geometry import normalise, surface_points, uniform_points
 from .render import render, sample_cameras
@@ -198,24 +199,6 @@ def _versions() -> dict:
     }
 
 
-def _check_compatible(root: Path, cfg: ShapesConfig) -> dict:
-    """The existing generation record, or a fresh one; raises if it was made with other settings."""
-    record_path = root / "generation.json"
-    wanted = asdict(cfg)
-    if not record_path.exists():
-        return {"config": wanted, "generator_version": GENERATOR_VERSION, "runs": []}
-    record = json.loads(record_path.read_text())
-    if record.get("generator_version") != GENERATOR_VERSION or record.get("config") != wanted:
-        have = record.get("config", {})
-        diff = sorted(k for k in set(have) | set(wanted) if have.get(k) != wanted.get(k))
-        raise ValueError(
-            f"{root} already holds a dataset generated with other settings "
-            f"(differs in: {', '.join(diff) or 'generator_version'}); "
-            f"use another --out or the same arguments to resume"
-        )
-    return record
-
-
 def _work(args) -> bool:
     cfg, synset, index, root = args
     return write_object(cfg, BY_SYNSET[synset], index, Path(root))
@@ -230,7 +213,7 @@ def generate_shapes(
         raise ValueError(f"workers must be >= 1, got {workers}")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    record = _check_compatible(root, cfg)
+    record = generation_record(root, asdict(cfg), GENERATOR_VERSION)
     atomic_write_json(root / "generation.json", record)
     for stale in root.glob("*/.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
