@@ -430,3 +430,24 @@ def compare(current, baseline, tolerances, out):
     from benchmarks.compare import compare_main
 
     raise SystemExit(compare_main(current, baseline, tolerances, out))
+
+
+@main.command("regress")
+@click.option(
+    "--work",
+    default="runs/regression",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Scratch folder (emptied first).",
+)
+@click.option(
+    "--refresh-baseline",
+    is_flag=True,
+    help="Replace benchmarks/baselines/{shapes,faces} with this run's reports.",
+)
+def regress(work, refresh_baseline):
+    """The CI regression job: tiny data and models, both benchmarks, compared with the
+    committed baselines. Exit 0: nothing regressed; 1: a metric regressed; 2: not comparable."""
+    from benchmarks.regression import run_regression
+
+    raise SystemExit(run_regression(work, refresh_baseline, echo=click.echo))

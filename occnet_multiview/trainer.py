@@ -26,7 +26,8 @@ from sdn.training import CsvLog, Schedule, autocast, batch_indices, init_distrib
 from .config import OccNetConfig
 from .model import OccupancyNetwork
 
-RESUMABLE = {
+RESUMABLE = {  # may change on --resume (recorded in run.json "config_changes")
+    "train.lr",  # a manual step decay
     "train.steps",
     "train.checkpoint_every",
     "train.eval_every",
@@ -137,6 +138,8 @@ def train_occnet(
     if run.resumed is not None:
         model.load_state_dict(run.resumed["model"])
         opt.load_state_dict(run.resumed["optim"])
+        for group in opt.param_groups:  # the configured rate, which a resume may have lowered
+            group["lr"] = t.lr
         scaler.load_state_dict(run.resumed["scaler"])
         start = run.resumed["step"]
         set_rng_state(run.resumed["rng_ranks"][d.rank])

@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .checkpoint import set_rng_state
 from .config import SDNConfig
 from .data.shapenet import ShapeNetViews
+from .data.vggface2 import VGGFace2Sets
 from .io import atomic_write_bytes
 from .losses import generator_loss, theta_loss
 from .model import SDN, to_model_range
@@ -46,7 +47,7 @@ from .training import (
     run_loop,
 )
 
-DATASETS = ("shapes",)
+DATASETS = ("shapes", "faces")
 SAMPLE_SETS = 4
 
 
@@ -65,10 +66,14 @@ def open_dataset(
     seed: int,
     cache_dir=None,
     progress=True,
-):
+) -> ShapeNetViews | VGGFace2Sets:
+    """Sets of ``set_size`` images: views of one object (``shapes``: OccNet layout) or
+    images of one identity (``faces``: VGGFace2 layout, loose-box crops). Both datasets
+    have the same API (len, items with ``images``, ``set_epoch``, ``fingerprint``)."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; this version trains on: {', '.join(DATASETS)}")
-    return ShapeNetViews(
+    loader = ShapeNetViews if dataset == "shapes" else VGGFace2Sets
+    return loader(
         root,
         split,
         set_size=set_size,
@@ -80,13 +85,15 @@ def open_dataset(
     )
 
 
-def load_batch(ds: ShapeNetViews, indices: np.ndarray, epoch: int) -> torch.Tensor:
+def load_batch(ds: ShapeNetViews | VGGFace2Sets, indices: np.ndarray, epoch: int) -> torch.Tensor:
     """Sets (B, n, 3, H, W) in [0, 1] for the given items, views drawn for ``epoch``."""
     ds.set_epoch(epoch)
     return torch.stack([ds[int(i)]["images"] for i in indices])
 
 
-def eval_sets(ds: ShapeNetViews, count: int, set_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def eval_sets(
+    ds: ShapeNetViews | VGGFace2Sets, count: int, set_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` test objects evenly spaced through the split, with fixed views: an input
     set and a disjoint second
     real set, each (N, n, 3, H, W) in [0, 1]."""

@@ -235,9 +235,14 @@ def open_run(
         if (out / "run.json").exists():
             previous = json.loads((out / "run.json").read_text())
             rec["sessions"] = previous.get("sessions", [])
-            for key in ("last_eval", "best"):
+            for key in ("last_eval", "best", "config_changes"):
                 if key in previous:
                     rec[key] = previous[key]
+        changed = config_differences(ckpt["config"], config, set())
+        if changed:  # resumable keys only (others were refused above): keep their history
+            value = lambda c, k: c.get(k.split(".")[0], {}).get(k.split(".")[1])  # noqa: E731
+            change = {k: [value(ckpt["config"], k), value(config, k)] for k in changed}
+            rec.setdefault("config_changes", []).append({"step": ckpt["step"], **change})
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
     return Run(out, kind, config, fingerprint, d, rec, ckpt)

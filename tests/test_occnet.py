@@ -88,6 +88,17 @@ def test_occnet_trains_resumes_and_keeps_the_best(tiny_shapes, tmp_path):
         from sdn.model import SDN
 
         SDN.from_checkpoint(tmp_path / "half" / "best.pt")
+    # A resume may lower the learning rate (a manual step decay); the change is recorded.
+    decayed = apply_overrides(cfg, ["train.steps=7", "train.lr=1e-5"])
+    record = train_occnet(
+        tiny_shapes, decayed, tmp_path / "half", resume=True, progress=False, cache_dir=tmp_path / "c"
+    )
+    assert record["config_changes"] == [
+        {"step": 3, "train.steps": [3, 6]},
+        {"step": 6, "train.lr": [cfg.train.lr, 1e-5], "train.steps": [6, 7]},
+    ]
+    ckpt = load_checkpoint(tmp_path / "half" / "checkpoint.pt", "occnet")
+    assert ckpt["optim"]["param_groups"][0]["lr"] == 1e-5 and ckpt["step"] == 7
 
 
 def _ball_dataset(root):
