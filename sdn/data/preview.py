@@ -58,9 +58,9 @@ def faces_grid(
     per_identity: int = 8,
     tile: int = 64,
 ) -> Path:
-    """Write a grid PNG: one labelled row per identity (its first ``identities`` in the
-    list file), its first ``per_identity`` images, uncropped."""
-    from .vggface2 import read_identity_meta, read_image_list
+    """Write a grid PNG: one row per identity (the first ``identities`` in the list file,
+    labelled with their class id), its first ``per_identity`` images, uncropped."""
+    from .vggface2 import read_image_list
 
     root = Path(root)
     groups: dict[str, list[str]] = {}
@@ -68,15 +68,13 @@ def faces_grid(
         groups.setdefault(rel.partition("/")[0], []).append(rel)
     if not groups:
         raise ValueError(f"{root}: no images in split {split!r}")
-    meta_path = root / "identity_meta.csv"
-    meta = read_identity_meta(meta_path) if meta_path.is_file() else {}
     rows, labels = [], []
     for ident in sorted(groups)[:identities]:
         tiles = [decode_image(root / split / rel, tile) for rel in sorted(groups[ident])[:per_identity]]
         tiles += [np.full((tile, tile, 3), 255, np.uint8)] * (per_identity - len(tiles))
         rows.append(np.concatenate(tiles, axis=1))
-        labels.append(meta[ident].name[:14] if ident in meta else ident)
-    return _labelled_sheet(rows, labels, 100, tile, out)
+        labels.append(ident)
+    return _labelled_sheet(rows, labels, 70, tile, out)
 
 
 def _labelled_sheet(rows: list[np.ndarray], labels: list[str], label_w: int, tile: int, out) -> Path:
