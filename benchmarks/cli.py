@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -259,6 +260,43 @@ def train_occnet_cmd(
         click.echo(
             f"best validation IoU {b['best_iou']:.3f} at threshold {b['best_threshold']:g} (step {b['step']})"
         )
+
+
+@train.command("verifier")
+@click.option(
+    "--data", required=True, type=click.Path(exists=True, file_okay=False), help="VGGFace2-layout root."
+)
+@click.option(
+    "--preset",
+    "preset_name",
+    default="cpu-64",
+    show_default=True,
+    type=click.Choice(["cpu-64", "gpu-112", "tiny"]),
+)
+@click.option("--steps", type=int, default=None)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config field."
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def train_verifier_cmd(data, preset_name, steps, precision, device, overrides, out, resume, cache_dir):
+    """Train the project's face verifier on the train identities (keeps best.pt by the
+    verification AUC of held-out train identities; reports test-identity AUC and TPR)."""
+    from evaluation.verifier import verifier_preset
+    from evaluation.verifier_trainer import train_verifier
+    from sdn.config import apply_overrides
+
+    try:
+        extra = [f"train.{k}={v}" for k, v in (("steps", steps), ("precision", precision)) if v is not None]
+        cfg = apply_overrides(verifier_preset(preset_name), extra + list(overrides))
+        record = train_verifier(data, cfg, out, resume=resume, device=device, cache_dir=cache_dir)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    if "best" in record:
+        click.echo(f"best: {json.dumps(record['best'])}")
 
 
 def _int_list(value: str, name: str) -> tuple[int, ...]:
