@@ -10,6 +10,7 @@ SPEC_HASH := $(shell $(PYTHON) .ci/spec_hash.py "$(TORCH_PINS)")
 STAMP := $(VENV)/.spec-$(SPEC_HASH)
 BIN := $(VENV)/bin
 BENCH_DATA ?= data/shapes-default
+BENCH_FACES ?= data/faces-default
 
 .PHONY: venv bench test lint clean-venv
 
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml .ci/spec_hash.py
 	@touch "$(STAMP)"
 
 bench: venv
-	"$(BIN)/sdn-bench" bench --data $(BENCH_DATA)
+	"$(BIN)/sdn-bench" bench --data $(BENCH_DATA) --faces-data $(BENCH_FACES)
 
 test: venv
 	"$(BIN)/python" -m pytest -q

@@ -435,21 +435,30 @@ def export(ckpt, out, fp32, note):
     default="data/shapes-default",
     show_default=True,
     type=click.Path(file_okay=False),
+    help="Synthetic mini-ShapeNet root (generated or reused).",
+)
+@click.option(
+    "--faces-data",
+    "faces_root",
+    default="data/faces-default",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Synthetic VGGFace2-layout root (generated or reused).",
 )
 @click.option("--out", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option(
     "--max-objects", default=13, show_default=True, type=int, help="Test objects scored (one per category)."
 )
-def bench(root, out, workers, max_objects):
-    """The main job on the embedded synthetic default (what `make bench` runs)."""
+def bench(root, faces_root, out, workers, max_objects):
+    """The main job on the embedded synthetic defaults (what `make bench` runs): both
+    datasets, both benchmarks with the reference checkpoints, one index."""
     from benchmarks.main_job import run_bench
 
-    run_bench(root, out, workers=workers, max_objects=max_objects, echo=click.echo)
-
-
-if __name__ == "__main__":
-    main()
+    try:
+        run_bench(root, faces_root, out, workers=workers, max_objects=max_objects, echo=click.echo)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
 
 
 @main.command("compare")
@@ -489,3 +498,7 @@ def regress(work, refresh_baseline):
     from benchmarks.regression import run_regression
 
     raise SystemExit(run_regression(work, refresh_baseline, echo=click.echo))
+
+
+if __name__ == "__main__":
+    main()

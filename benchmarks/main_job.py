@@ -1,38 +1,67 @@
-"""What ``make bench`` runs: build (or reuse) the default synthetic dataset, then the
-ShapeNet benchmark with the committed reference checkpoints."""
+"""What ``make bench`` runs: build (or reuse) the default synthetic datasets, then both
+benchmarks with the committed reference checkpoints, and one index over the reports."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sdn.data.preview import shapes_grid
+from sdn.data.preview import faces_grid, shapes_grid
+from sdn.data.synthetic_faces.generate import FacesConfig, generate_faces
 from sdn.data.synthetic_shapes.generate import ShapesConfig, generate_shapes
 
+from .faces import FacesBenchConfig, run_faces_benchmark
 from .report_index import write_combined_index
 from .shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
 
 REFERENCE_SDN = Path("checkpoints/sdn-shapes-cpu32.pt")
 REFERENCE_OCCNET = Path("checkpoints/occnet-shapes-cpu32.pt")
+REFERENCE_FACES_SDN = Path("checkpoints/sdn-faces-cpu32.pt")
+REFERENCE_VERIFIER = Path("checkpoints/verifier-faces64.pt")
 DEFAULT_MAX_OBJECTS = 13  # one test object per category (about 30 s of CPU per object per worker)
 
 
-def run_bench(
-    root: str, out: str, workers: int = 2, max_objects: int = DEFAULT_MAX_OBJECTS, echo=print
-) -> None:
-    """Generate or resume the default dataset (13 categories x 50 objects x 24 views, 64 px)
-    under ``root``, write its preview, and score the reference checkpoints on it."""
-    run = generate_shapes(root, ShapesConfig(), workers=workers)
-    made, reused = run["objects_generated"], run["objects_skipped"]
-    echo(f"dataset {root}: {made} objects generated, {reused} reused, {run['wall_s']:.1f} s")
-    echo(f"preview: {shapes_grid(root, Path(out) / 'shapes-preview.png')}")
-    missing = [p for p in (REFERENCE_SDN, REFERENCE_OCCNET) if not p.is_file()]
+def _missing(echo, what: str, *paths: Path) -> bool:
+    missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        echo(f"no reference checkpoint at {', '.join(map(str, missing))}: the ShapeNet benchmark is skipped")
-        return
-    cfg = ShapeNetBenchConfig(max_objects=max_objects, workers=workers)
-    manifest = run_shapenet_benchmark(
-        REFERENCE_SDN, REFERENCE_OCCNET, root, Path(out) / "shapes", cfg, command="make bench"
+        echo(f"no reference checkpoint at {', '.join(missing)}: the {what} benchmark is skipped")
+    return bool(missing)
+
+
+def run_bench(
+    root: str,
+    faces_root: str,
+    out: str,
+    workers: int = 2,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
+    echo=print,
+) -> None:
+    """Generate or resume the default datasets (shapes: 13 categories x 50 objects x 24
+    views at 64 px under ``root``; faces: 500 identities x 24 images at 64 px under
+    ``faces_root``), write their previews, score the reference checkpoints on the test
+    splits (``max_objects`` shapes, every test identity) into ``out/shapes`` and
+    ``out/faces``, and write ``out/index.md``."""
+    out = Path(out)
+    run = generate_shapes(root, ShapesConfig(), workers=workers)
+    echo(f"shapes {root}: {run['objects_generated']} objects generated, {run['objects_skipped']} reused, "
+         f"{run['wall_s']:.1f} s")  # fmt: skip
+    run = generate_faces(faces_root, FacesConfig(), workers=workers)
+    echo(f"faces {faces_root}: {run['identities_generated']} identities generated, "
+         f"{run['identities_skipped']} reused, {run['wall_s']:.1f} s")  # fmt: skip
+    previews = (
+        shapes_grid(root, out / "shapes-preview.png"),
+        faces_grid(faces_root, out / "faces-preview.png"),
     )
-    n, wall = manifest["data"]["objects"], manifest["wall_s"]
-    echo(f"shapes report: {Path(out) / 'shapes' / 'tables.md'} ({n} objects, {wall:.0f} s)")
+    echo(f"previews: {previews[0]}, {previews[1]}")
+    if not _missing(echo, "ShapeNet", REFERENCE_SDN, REFERENCE_OCCNET):
+        cfg = ShapeNetBenchConfig(max_objects=max_objects, workers=workers)
+        m = run_shapenet_benchmark(
+            REFERENCE_SDN, REFERENCE_OCCNET, root, out / "shapes", cfg, command="make bench"
+        )
+        n, wall = m["data"]["objects"], m["wall_s"]
+        echo(f"shapes report: {out / 'shapes' / 'tables.md'} ({n} objects, {wall:.0f} s)")
+    if not _missing(echo, "faces", REFERENCE_FACES_SDN, REFERENCE_VERIFIER):
+        m = run_faces_benchmark(REFERENCE_FACES_SDN, faces_root, out / "faces", FacesBenchConfig(),
+                                str(REFERENCE_VERIFIER), command="make bench")  # fmt: skip
+        echo(f"faces report: {out / 'faces' / 'summary.md'} ({m['data']['identities']} identities, "
+             f"{m['wall_s']:.0f} s)")  # fmt: skip
     echo(f"index: {write_combined_index(out)}")

@@ -271,18 +271,21 @@ def _table_head(title: str, first: str, ks) -> list[str]:
     ]
 
 
-def tables_markdown(summary: pd.DataFrame, differences: pd.DataFrame, header: str) -> str:
+def tables_markdown(
+    summary: pd.DataFrame, differences: pd.DataFrame, header: str, real_views: int = 16
+) -> str:
     """tables.md: the paper-shaped tables (mean of category means, 95% CI) with the
     paper's numbers beside ours, the paired differences between conditions (CD and IoU),
     then per-category tables."""
     overall = summary[summary.category == "mean of categories"]
     lines = [header, ""]
     titles = {
-        "table1a": "Table 1(a): mesh from k reconstructed views vs mesh from the 16 real views",
-        "table1b": "Table 1(b): code from the first k real views, 16 reconstructed views",
+        "table1a": f"Table 1(a): mesh from k reconstructed views vs mesh from the {real_views} real views",
+        "table1b": f"Table 1(b): code from the first k real views, {real_views} reconstructed views",
         "table2": "Table 2: OccNet IoU against ground truth, codes pooled over v real views",
-        "gt_real": "Ground truth: mesh from the 16 real views vs the ground-truth mesh",
-        "gt_recon": "Ground truth: mesh from 16 reconstructed views (code from 16) vs the ground-truth mesh",
+        "gt_real": f"Ground truth: mesh from the {real_views} real views vs the ground-truth mesh",
+        "gt_recon": f"Ground truth: mesh from {real_views} reconstructed views (code from {real_views}) "
+        "vs the ground-truth mesh",
     }
     for table, title in titles.items():
         sub = overall[overall.table == table]
@@ -490,7 +493,7 @@ def run_shapenet_benchmark(
         f"{sdn.resolution} px (native {native} px)."
     )
     atomic_write_text(out / "differences.csv", differences.to_csv(index=False))
-    atomic_write_text(out / "tables.md", tables_markdown(summary, differences, header))
+    atomic_write_text(out / "tables.md", tables_markdown(summary, differences, header, cfg.real_views))
     figures = plot_curves(summary, out)
     picks = [indices[int(j)] for j in np.linspace(0, len(indices) - 1, min(4, len(indices))).round()]
     figures += write_figures(sdn, occ, ds, picks, cfg, threshold, out)
