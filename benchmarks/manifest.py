@@ -57,7 +57,11 @@ def export_with_manifest(
         "data": run.get("data"),
         "training_sessions": run.get("sessions"),
         "training_wall_s": round(sum(s.get("wall_s", 0.0) for s in run.get("sessions", [])), 1),
-        "held_out": run.get("last_eval"),
+        # the evaluation of the exported step: run.json's best (for best.pt) or last one
+        "held_out": next(
+            (e for e in (run.get("best"), run.get("last_eval")) if e and e.get("step") == ckpt["step"]), None
+        ),
+        "config_changes": run.get("config_changes"),
         "git_commit": ckpt.get("git_commit"),
         "package_version": ckpt.get("package_version"),
         "machine": machine(),

@@ -99,6 +99,13 @@ def test_occnet_trains_resumes_and_keeps_the_best(tiny_shapes, tmp_path):
     ]
     ckpt = load_checkpoint(tmp_path / "half" / "checkpoint.pt", "occnet")
     assert ckpt["optim"]["param_groups"][0]["lr"] == 1e-5 and ckpt["step"] == 7
+    # Exporting best.pt describes best.pt's own evaluation, not the run's last one.
+    from benchmarks.manifest import export_with_manifest
+
+    best_step = load_checkpoint(tmp_path / "half" / "best.pt", "occnet")["step"]
+    manifest = export_with_manifest(tmp_path / "half" / "best.pt", tmp_path / "w.pt")
+    assert manifest["held_out"]["step"] == best_step == record["best"]["step"]
+    assert manifest["config_changes"] == record["config_changes"]
 
 
 def _ball_dataset(root):
