@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 BENCH_DATA ?= data/shapes-default
 BENCH_FACES ?= data/faces-default
 
-.PHONY: venv bench test lint clean-venv
+.PHONY: venv bench test lint regress regress-refresh clean-venv
 
 venv: $(STAMP)
 
@@ -36,6 +36,12 @@ test: venv
 
 lint: venv
 	"$(BIN)/ruff" check sdn evaluation occnet_multiview benchmarks tests
+
+regress: venv
+	"$(BIN)/sdn-bench" regress
+
+regress-refresh: venv
+	"$(BIN)/sdn-bench" regress --refresh-baseline
 
 clean-venv:
 	rm -rf "$(VENV)"
