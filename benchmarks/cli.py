@@ -124,6 +124,37 @@ def train():
     """Train models: the SDN (and, later, the OccNet and the face verifier)."""
 
 
+def _run_options(command):
+    """The options every trainer but the SDN's shares (``--steps`` ... ``--cache-dir``)."""
+    for option in reversed(
+        [
+            click.option("--steps", type=int, default=None),
+            click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None),
+            click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
+            click.option(
+                "--set",
+                "overrides",
+                multiple=True,
+                metavar="SECTION.KEY=VALUE",
+                help="Override any config field.",
+            ),
+            click.option("--out", required=True, type=click.Path(file_okay=False)),
+            click.option("--resume", is_flag=True),
+            click.option("--cache-dir", type=click.Path(file_okay=False), default=None),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _run_config(cfg, overrides, **train):
+    """``cfg`` with ``train.<key>=<value>`` for each given (not None) value, then ``overrides``."""
+    from sdn.config import apply_overrides
+
+    extra = [f"train.{k}={v}" for k, v in train.items() if v is not None]
+    return apply_overrides(cfg, extra + list(overrides))
+
+
 @train.command("sdn")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Dataset root.")
 @click.option(
@@ -182,21 +213,14 @@ def train_sdn_cmd(
     cache_dir,
 ):
     """Train a Set Distribution Network (one ψ step, then one θ step, per minibatch)."""
-    from sdn.config import apply_overrides, preset
+    from sdn.config import preset
     from sdn.trainer import train_sdn
 
     try:
-        cfg = preset(preset_name, dataset, recipe)
-        extra = [f"train.set_size={set_size}"]
-        for key, value in (
-            ("steps", steps),
-            ("batch_sets", batch_sets),
-            ("precision", precision),
-            ("seed", seed),
-        ):
-            if value is not None:
-                extra.append(f"train.{key}={value}")
-        cfg = apply_overrides(cfg, extra + list(overrides))
+        cfg = _run_config(
+            preset(preset_name, dataset, recipe), overrides, set_size=set_size, steps=steps,
+            batch_sets=batch_sets, precision=precision, seed=seed,
+        )  # fmt: skip
         record = train_sdn(data, cfg, out, dataset=dataset, resume=resume, device=device, cache_dir=cache_dir)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
@@ -228,30 +252,22 @@ def train_sdn_cmd(
 @click.option(
     "--views-per-sample", type=int, default=None, help="K random views per object per step (codes pooled)."
 )
-@click.option("--steps", type=int, default=None)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config field."
-)
-@click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--resume", is_flag=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@_run_options
 def train_occnet_cmd(
     data, preset_name, views_per_sample, steps, precision, device, overrides, out, resume, cache_dir
 ):
     """Train the multi-view Occupancy Network (keeps best.pt by validation IoU)."""
     from occnet_multiview.config import occnet_preset
     from occnet_multiview.trainer import train_occnet
-    from sdn.config import apply_overrides
 
     try:
-        extra = [
-            f"train.{k}={v}"
-            for k, v in (("views_per_sample", views_per_sample), ("steps", steps), ("precision", precision))
-            if v is not None
-        ]
-        cfg = apply_overrides(occnet_preset(preset_name), extra + list(overrides))
+        cfg = _run_config(
+            occnet_preset(preset_name),
+            overrides,
+            views_per_sample=views_per_sample,
+            steps=steps,
+            precision=precision,
+        )
         record = train_occnet(data, cfg, out, resume=resume, device=device, cache_dir=cache_dir)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
@@ -273,25 +289,15 @@ def train_occnet_cmd(
     show_default=True,
     type=click.Choice(["cpu-64", "gpu-112", "tiny"]),
 )
-@click.option("--steps", type=int, default=None)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config field."
-)
-@click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--resume", is_flag=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@_run_options
 def train_verifier_cmd(data, preset_name, steps, precision, device, overrides, out, resume, cache_dir):
     """Train the project's face verifier on the train identities (keeps best.pt by the
     verification AUC of held-out train identities; reports test-identity AUC and TPR)."""
     from evaluation.verifier import verifier_preset
     from evaluation.verifier_trainer import train_verifier
-    from sdn.config import apply_overrides
 
     try:
-        extra = [f"train.{k}={v}" for k, v in (("steps", steps), ("precision", precision)) if v is not None]
-        cfg = apply_overrides(verifier_preset(preset_name), extra + list(overrides))
+        cfg = _run_config(verifier_preset(preset_name), overrides, steps=steps, precision=precision)
         record = train_verifier(data, cfg, out, resume=resume, device=device, cache_dir=cache_dir)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
@@ -299,13 +305,13 @@ def train_verifier_cmd(data, preset_name, steps, precision, device, overrides, o
         click.echo(f"best: {json.dumps(record['best'])}")
 
 
-def _int_list(value: str, name: str) -> tuple[int, ...]:
+def _numbers(value: str, name: str, kind=int) -> tuple:
+    """A comma-separated list of ``kind`` (int or float), or a BadParameter naming ``name``."""
     try:
-        return tuple(int(v) for v in _csv_list(value))
+        return tuple(kind(v) for v in _csv_list(value))
     except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated integers, got {value!r}", param_hint=name
-        ) from None
+        what = "integers" if kind is int else "numbers"
+        raise click.BadParameter(f"expected comma-separated {what}, got {value!r}", param_hint=name) from None
 
 
 @main.command("shapenet")
@@ -335,7 +341,7 @@ def shapenet(
 
     from benchmarks.shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
 
-    recon, inputs = _int_list(recon_views, "--recon-views"), _int_list(input_views, "--input-views")
+    recon, inputs = _numbers(recon_views, "--recon-views"), _numbers(input_views, "--input-views")
     cfg = ShapeNetBenchConfig(split=split, recon_views=recon, input_views=inputs, max_objects=max_objects)
     cfg.workers, cfg.seed, cfg.threshold = workers, seed, threshold
     try:
@@ -345,15 +351,6 @@ def shapenet(
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     click.echo(f"{out}: {manifest['data']['objects']} objects in {manifest['wall_s']:.0f} s; see tables.md")
-
-
-def _float_list(value: str, name: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in _csv_list(value))
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated numbers, got {value!r}", param_hint=name
-        ) from None
 
 
 @main.command("faces")
@@ -395,8 +392,8 @@ def faces(
     from benchmarks.faces import FacesBenchConfig, run_faces_benchmark
 
     cfg = FacesBenchConfig(
-        split=split, set_size=set_size, noise_levels=_float_list(noise_levels, "--noise-levels"),
-        context_sizes=_int_list(context_sizes, "--context-sizes"), num_free_sets=num_free_sets,
+        split=split, set_size=set_size, noise_levels=_numbers(noise_levels, "--noise-levels", float),
+        context_sizes=_numbers(context_sizes, "--context-sizes"), num_free_sets=num_free_sets,
         max_identities=max_identities, crop=crop, seed=seed,
     )  # fmt: skip
     try:

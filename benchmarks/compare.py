@@ -81,7 +81,6 @@ Exit codes (``compare_main``): 0 nothing regressed, 1 something regressed,
 from __future__ import annotations
 
 import fnmatch
-import io
 import json
 import math
 import os
@@ -94,6 +93,8 @@ import numpy as np
 import pandas as pd
 
 from sdn.io import atomic_write_bytes, atomic_write_text
+
+from .figures import plot_png
 
 VALUE_COLUMNS = ("mean", "ci_low", "ci_high", "n")
 STATUSES = ("ok", "improved", "regressed", "untracked")
@@ -748,11 +749,7 @@ def plot_metric(result: CompareResult, metric: str) -> bytes | None:
     ax.set_xticklabels(labels, rotation=35 if rotate else 0, ha="right" if rotate else "center", fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return plot_png(fig, dpi=110)
 
 
 def write_compare(result: CompareResult, out_dir: str | os.PathLike) -> list[Path]:

@@ -52,7 +52,7 @@ from sdn.data.vggface2 import CROPS, VGGFace2Sets
 from sdn.io import atomic_write_json, atomic_write_text
 from sdn.model import SDN
 
-from .figures import save_rows, strip, white
+from .figures import save_plot, save_rows, strip, white
 from .manifest import machine, sha256_file
 from .report_index import write_index
 
@@ -463,11 +463,7 @@ def plot_figure8(curves: pd.DataFrame, cfg: FacesBenchConfig, out: Path) -> list
             ax.set_ylabel("true positive rate")
             ax.legend(fontsize=7, loc="lower right")
             ax.grid(alpha=0.3)
-            fig.tight_layout()
-            path = out / f"{name}{'_logfpr' if log else ''}.png"
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
-            paths.append(path)
+            paths.append(save_plot(fig, out / f"{name}{'_logfpr' if log else ''}.png"))
     return paths
 
 

@@ -1,7 +1,8 @@
-"""Image-grid helpers shared by the benchmark reports' sample figures."""
+"""Figure helpers shared by the benchmark reports: image strips and grids, and plots."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -27,4 +28,22 @@ def save_rows(path: Path, rows: list[np.ndarray]) -> Path:
     width = max(r.shape[1] for r in rows)
     rows = [np.concatenate([r, white(r.shape[0], width - r.shape[1])], axis=1) for r in rows]
     atomic_write_bytes(path, png_bytes(np.concatenate(rows, axis=0)))
+    return path
+
+
+def plot_png(fig, dpi: int = 120) -> bytes:
+    """A matplotlib figure laid out tightly as PNG bytes (no software tag, so a rerun gives
+    the same bytes); the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def save_plot(fig, path: Path, dpi: int = 120) -> Path:
+    """Write a matplotlib figure to ``path`` atomically (see :func:`plot_png`)."""
+    atomic_write_bytes(path, plot_png(fig, dpi))
     return path

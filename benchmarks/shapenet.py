@@ -43,7 +43,7 @@ from sdn.data.shapenet import ShapeNetViews
 from sdn.io import atomic_write_json, atomic_write_text
 from sdn.model import SDN
 
-from .figures import save_rows, strip, white
+from .figures import save_plot, save_rows, strip, white
 from .manifest import machine, sha256_file
 from .report_index import write_index
 
@@ -369,11 +369,7 @@ def plot_curves(summary: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_ylabel(label)
         ax.legend()
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path = out / f"{metric}_vs_views.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_plot(fig, out / f"{metric}_vs_views.png"))
     return paths
 
 

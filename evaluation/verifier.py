@@ -12,17 +12,17 @@ verification uses the L2-normalised embedding only.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sdn.checkpoint import load_checkpoint
-from sdn.config import require_positive, strict_from_dict
+from sdn.config import ModelTrainConfig, require_positive
 
 HEADS = ("softmax", "cosface", "arcface")
 CROPS = ("auto", "loose_bb", "mtcnn", "none")
@@ -134,29 +134,13 @@ class VerifierTrainConfig:
 
 
 @dataclass
-class VerifierConfig:
+class VerifierConfig(ModelTrainConfig):
+    NAME: ClassVar[str] = "verifier"
+    SECTIONS: ClassVar[dict] = {"model": VerifierModelConfig, "train": VerifierTrainConfig}
+
     model: VerifierModelConfig = field(default_factory=VerifierModelConfig)
     train: VerifierTrainConfig = field(default_factory=VerifierTrainConfig)
     preset: str = "custom"
-
-    def validate(self) -> None:
-        self.model.validate()
-        self.train.validate()
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> VerifierConfig:
-        data = dict(data)
-        unknown = sorted(set(data) - {"model", "train", "preset"})
-        if unknown:
-            raise ValueError(f"unknown verifier config keys {unknown}")
-        return cls(
-            model=strict_from_dict(VerifierModelConfig, data.get("model", {}), "verifier model config"),
-            train=strict_from_dict(VerifierTrainConfig, data.get("train", {}), "verifier train config"),
-            preset=data.get("preset", "custom"),
-        )
 
 
 _PRESETS = {
@@ -189,12 +173,7 @@ PRESETS = tuple(_PRESETS)
 
 def verifier_preset(name: str) -> VerifierConfig:
     """The named preset (``cpu-64`` is the default)."""
-    if name not in _PRESETS:
-        raise ValueError(f"unknown verifier preset {name!r}; presets: {', '.join(PRESETS)}")
-    m, t = _PRESETS[name]
-    cfg = VerifierConfig(VerifierModelConfig(**m), VerifierTrainConfig(**t), preset=name)
-    cfg.validate()
-    return cfg
+    return VerifierConfig.from_preset(_PRESETS, name)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from sdn.config import require_positive, strict_from_dict
+from sdn.config import ModelTrainConfig, require_positive
 
 ENCODERS = ("resnet18", "cnn")
 
@@ -75,32 +75,13 @@ class OccNetTrainConfig:
 
 
 @dataclass
-class OccNetConfig:
+class OccNetConfig(ModelTrainConfig):
+    NAME: ClassVar[str] = "OccNet"
+    SECTIONS: ClassVar[dict] = {"model": OccNetModelConfig, "train": OccNetTrainConfig}
+
     model: OccNetModelConfig = field(default_factory=OccNetModelConfig)
     train: OccNetTrainConfig = field(default_factory=OccNetTrainConfig)
     preset: str = "custom"
-
-    def validate(self) -> None:
-        self.model.validate()
-        self.train.validate()
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> OccNetConfig:
-        data = dict(data)
-        unknown = sorted(set(data) - {"model", "train", "preset"})
-        if unknown:
-            raise ValueError(f"unknown OccNet config keys {unknown}")
-        train = dict(data.get("train", {}))
-        if "thresholds" in train:
-            train["thresholds"] = tuple(train["thresholds"])
-        return cls(
-            model=strict_from_dict(OccNetModelConfig, data.get("model", {}), "OccNet model config"),
-            train=strict_from_dict(OccNetTrainConfig, train, "OccNet train config"),
-            preset=data.get("preset", "custom"),
-        )
 
 
 _PRESETS = {
@@ -132,9 +113,5 @@ PRESETS = tuple(_PRESETS)
 
 
 def occnet_preset(name: str) -> OccNetConfig:
-    if name not in _PRESETS:
-        raise ValueError(f"unknown OccNet preset {name!r}; presets: {', '.join(PRESETS)}")
-    m, t = _PRESETS[name]
-    cfg = OccNetConfig(OccNetModelConfig(**m), OccNetTrainConfig(**t), preset=name)
-    cfg.validate()
-    return cfg
+    """The named preset (``cpu-32`` is the CPU reference)."""
+    return OccNetConfig.from_preset(_PRESETS, name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
 
 def require_positive(obj, names) -> None:
@@ -31,6 +32,47 @@ def strict_from_dict(cls, data: dict, where: str):
     if unknown:
         raise ValueError(f"unknown {where} keys {unknown}; known keys: {sorted(known)}")
     return cls(**data)
+
+
+class ModelTrainConfig:
+    """Mixin of the dataclass configs made of a ``model`` and a ``train`` section and a
+    ``preset`` name (the OccNet's, the verifier's). Subclasses set ``NAME`` (for messages)
+    and ``SECTIONS`` {"model": its dataclass, "train": its dataclass}. Lists read back from
+    a checkpoint become tuples where the field's default is a tuple."""
+
+    NAME: ClassVar[str]
+    SECTIONS: ClassVar[dict]
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.train.validate()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        unknown = sorted(set(data) - {*cls.SECTIONS, "preset"})
+        if unknown:
+            raise ValueError(f"unknown {cls.NAME} config keys {unknown}")
+        sections = {}
+        for name, section_cls in cls.SECTIONS.items():
+            values = dict(data.get(name, {}))
+            for f in fields(section_cls):
+                if isinstance(f.default, tuple) and isinstance(values.get(f.name), list):
+                    values[f.name] = tuple(values[f.name])
+            sections[name] = strict_from_dict(section_cls, values, f"{cls.NAME} {name} config")
+        return cls(**sections, preset=data.get("preset", "custom"))
+
+    @classmethod
+    def from_preset(cls, presets: dict, name: str):
+        """The validated config of preset ``name`` in ``presets`` {name: (model kwargs, train kwargs)}."""
+        if name not in presets:
+            raise ValueError(f"unknown {cls.NAME} preset {name!r}; presets: {', '.join(presets)}")
+        m, t = presets[name]
+        cfg = cls(cls.SECTIONS["model"](**m), cls.SECTIONS["train"](**t), preset=name)
+        cfg.validate()
+        return cfg
 
 
 @dataclass
