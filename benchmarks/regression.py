@@ -53,12 +53,10 @@ SHAPES = ShapesConfig(
 )  # fmt: skip
 FACES = FacesConfig(identities=24, images_per_identity=12, resolution=32, test_fraction=0.5, seed=11)
 SDN_OVERRIDES = ["train.steps=150", "train.set_size=4", "train.precision=fp32", "train.eval_sets=4"]
-OCCNET_OVERRIDES = [
-    "train.steps=300",
-    "train.batch_objects=8",
-    "train.precision=fp32",
-    "train.eval_every=100",
-]
+OCCNET_OVERRIDES = [  # lr 1e-3 and 1024 points: the tiny OccNet then depends on its input views
+    "train.steps=400", "train.batch_objects=8", "train.points_per_object=1024", "train.lr=1e-3",
+    "train.precision=fp32", "train.eval_every=100", "train.val_objects=0",
+]  # fmt: skip
 VERIFIER_OVERRIDES = ["train.steps=150", "train.precision=fp32"]
 
 
