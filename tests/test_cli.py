@@ -12,6 +12,11 @@ def test_version_and_help():
         ["data", "shapes", "--help"],
         ["data", "preview", "--help"],
         ["bench", "--help"],
+        ["data", "faces", "--help"],
+        ["train", "verifier", "--help"],
+        ["faces", "--help"],
+        ["compare", "--help"],
+        ["regress", "--help"],
     ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 0, (args, r.output)
