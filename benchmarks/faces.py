@@ -285,6 +285,16 @@ def summary_rows(curves: list[Curve], cfg: FacesBenchConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def equivalent_noise_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """equivalent_noise.csv: per curve and FPR, the equivalent label noise ``value`` with
+    its interval and ``text`` ("0.23", or "< 0" / "> 0.5" outside the measured levels).
+    Not a tidy summary (no ``mean`` column): the same numbers are rows of summary.csv."""
+    eq = summary[summary.metric.str.startswith("equivalent_label_noise")].copy()
+    eq.insert(3, "fpr", eq.metric.str.split("@").str[1].astype(float))
+    eq = eq.rename(columns={"mean": "value"}).drop(columns=["metric", "n"])
+    return eq[["curve", "context_size", "noise", "fpr", "value", "ci_low", "ci_high", "text"]]
+
+
 def curve_points(curves: list[Curve]) -> pd.DataFrame:
     """curves.csv: every ROC point (fpr, tpr, threshold) of every curve."""
     frames = []
@@ -512,8 +522,7 @@ def run_faces_benchmark(
     summary = summary_rows(curves, cfg)
     points = curve_points(curves)
     atomic_write_text(out / "curves.csv", points.to_csv(index=False))
-    eq = summary[summary.metric.str.startswith("equivalent_label_noise")]
-    atomic_write_text(out / "equivalent_noise.csv", eq.to_csv(index=False))
+    atomic_write_text(out / "equivalent_noise.csv", equivalent_noise_table(summary).to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.drop(columns="text").to_csv(index=False))
     sdn_cfg = sdn.cfg
     header = (

@@ -234,7 +234,9 @@ def paired_differences(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.Data
     summarised like :func:`summarise` (category means and the mean of category means, each
     with a 95% bootstrap interval over objects). A paired interval that excludes 0 separates
     the two conditions even when their marginal intervals overlap.
-    One row per (table, metric, k, category): columns versus_k, mean, ci_low, ci_high, n."""
+    One row per (table, metric, k, category), the metric named ``delta_<metric>`` (a
+    difference has no better direction, so ``compare`` does not track it): columns
+    versus_k, mean, ci_low, ci_high, n."""
     rows = []
     for table, g in objects.groupby("table", sort=True):
         ks = sorted(int(k) for k in g.k.unique())
@@ -248,7 +250,7 @@ def paired_differences(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.Data
                     }
                 )
                 for r in bootstrap_summary(diff, "d", n_boot, seed):
-                    rows.append({"table": table, "metric": metric, "k": k, "versus_k": ks[0], **r})
+                    rows.append({"table": table, "metric": f"delta_{metric}", "k": k, "versus_k": ks[0], **r})
     return pd.DataFrame(rows)
 
 
@@ -318,13 +320,12 @@ def tables_markdown(
             "| table | metric | k vs k0 | difference [95% CI] | CI excludes 0 |",
             "|---|---|---|---:|---|",
         ]
-        headline = differences.metric.isin(["cd", "iou", "occnet_iou"])
+        headline = differences.metric.isin(["delta_cd", "delta_iou", "delta_occnet_iou"])
         d = differences[(differences.category == "mean of categories") & headline]
         for r in d.to_dict("records"):
             separated = "yes" if r["ci_low"] > 0 or r["ci_high"] < 0 else "no"
-            lines.append(
-                f"| {r['table']} | {r['metric']} | {r['k']} vs {r['versus_k']} | {_fmt(r)} | {separated} |"
-            )
+            name = r["metric"].removeprefix("delta_")
+            lines.append(f"| {r['table']} | {name} | {r['k']} vs {r['versus_k']} | {_fmt(r)} | {separated} |")
         lines.append("")
     lines += [
         "## Per category",

@@ -344,8 +344,10 @@ def test_reference_shapenet_report(tmp_path, capsys):
     cur = shutil.copytree(REFERENCE, tmp_path / "current")
     result = compare_reports(cur, base)
     assert result.exit_code == 0 and result.regressions.empty and not result.extra
-    assert set(result.table.file) == {"table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv"}
-    assert set(result.table.status) == {"ok"}
+    summaries = {"table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv", "differences.csv"}
+    assert set(result.table.file) == summaries
+    assert (result.table[result.table.file == "differences.csv"].status == "untracked").all()
+    assert set(result.table[result.table.file != "differences.csv"].status) == {"ok"}
 
     where = dict(table="table1a", metric="iou", k=4, category="mean of categories")
     row = pd.read_csv(base / "table1a.csv", dtype=str).set_index(["metric", "k", "category"])
@@ -364,6 +366,7 @@ def test_reference_shapenet_report(tmp_path, capsys):
     assert len(reg) == 1 and reg.iloc[0].category == "mean of categories"
     assert math.isclose(reg.iloc[0].delta, -0.2, abs_tol=1e-9)
     metrics = {"cd", "chamfer_l1", "f_score", "iou", "normal_consistency", "occnet_iou"}
+    metrics |= {f"delta_{m}" for m in metrics}  # the paired differences, untracked but plotted
     assert {p.name for p in out.glob("*.png")} == {f"compare_{m}.png" for m in metrics}
 
     # A CI regression that the index of the current report also picks up.

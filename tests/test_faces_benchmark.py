@@ -81,8 +81,10 @@ def test_faces_end_to_end_writes_every_file(tiny_faces_run, tmp_path):
     neg = summary[(summary.curve == "real") & (summary.noise == 0) & (summary.metric == "n_neg")]["mean"]
     assert pos.item() == 15 and neg.item() == min(150, 3 * 3 * 10)
     eq = pd.read_csv(out / "equivalent_noise.csv")
-    assert set(eq.metric) == {"equivalent_label_noise@0.01", "equivalent_label_noise@0.1"}
-    assert eq["mean"].between(0, 0.67).all()
+    assert list(eq.columns) == ["curve", "context_size", "noise", "fpr", "value", "ci_low", "ci_high", "text"]
+    assert set(eq.fpr) == {0.01, 0.1} and eq["value"].between(0, 0.67).all()
+    noise_rows = summary[summary.metric.str.startswith("equivalent_label_noise")]
+    assert len(noise_rows) == len(eq) == 2 * 8  # 8 curves: recon and recon-and-real at 3 contexts, 2 priors
     curves = pd.read_csv(out / "curves.csv")
     assert list(curves.columns) == ["curve", "context_size", "noise", "fpr", "tpr", "threshold"]
     md = (out / "summary.md").read_text()

@@ -130,5 +130,5 @@ def test_overfits_the_fixture(faces, tmp_path):
     rec = train_verifier(faces, cfg, tmp_path / "run", progress=False, cache_dir=tmp_path / "c")
     with open(tmp_path / "run" / "metrics.csv") as f:
         acc = [float(r["acc"]) for r in csv.DictReader(f)]
-    assert np.mean(acc[:10]) < 0.5 and np.mean(acc[-10:]) > 0.75, acc  # chance is 1/8
+    assert np.mean(acc[:10]) < 0.5 and np.mean(acc[-10:]) > 0.6, acc  # chance is 1/8
     assert rec["best_selected_by"] == "test_auc" and rec["last_eval"]["test_auc"] > 0.95
