@@ -49,12 +49,11 @@ from evaluation.verification import (
     within_set_pairs,
 )
 from sdn.data.vggface2 import CROPS, VGGFace2Sets
-from sdn.io import atomic_write_json, atomic_write_text
+from sdn.io import atomic_write_text
 from sdn.model import SDN
 
 from .figures import save_plot, save_rows, strip, white
-from .manifest import machine, sha256_file
-from .report_index import write_index
+from .manifest import finish_report, sha256_file
 
 CURVES = ("real", "recon", "recon and real", "free samples", "uniform samples")
 GENERATION_BATCH = 32  # sets generated per forward pass
@@ -559,11 +558,5 @@ def run_faces_benchmark(
             "skipped_identities": ds.skipped_identities,
             "images_per_identity": cfg.images_per_identity,
         },
-        "files": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "index.md")
-        + ["manifest.json", "index.md"],
-        "machine": machine(),
-        "wall_s": round(time.time() - start, 1),
     }
-    atomic_write_json(out / "manifest.json", manifest)
-    write_index(out)
-    return manifest
+    return finish_report(out, manifest, start)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -68,4 +69,21 @@ def export_with_manifest(
         "note": note,
     }
     atomic_write_json(str(dst) + ".json", manifest)
+    return manifest
+
+
+def finish_report(out: Path, manifest: dict, started: float) -> dict:
+    """Complete a report folder: add the file list (every file in ``out``, plus
+    manifest.json and index.md), the machine and the wall time since ``started`` to
+    ``manifest``, write manifest.json atomically, then index.md; returns the manifest."""
+    from .report_index import write_index
+
+    files = sorted(
+        p.name for p in out.iterdir() if p.is_file() and p.name not in ("manifest.json", "index.md")
+    )
+    manifest.update(
+        files=files + ["manifest.json", "index.md"], machine=machine(), wall_s=round(time.time() - started, 1)
+    )
+    atomic_write_json(out / "manifest.json", manifest)
+    write_index(out)
     return manifest

@@ -40,12 +40,11 @@ from evaluation.geometry import compare_meshes, mesh_occupancy, occupancy_iou
 from occnet_multiview.extract import extract_mesh
 from occnet_multiview.model import OccupancyNetwork
 from sdn.data.shapenet import ShapeNetViews
-from sdn.io import atomic_write_json, atomic_write_text
+from sdn.io import atomic_write_text
 from sdn.model import SDN
 
 from .figures import save_plot, save_rows, strip, white
-from .manifest import machine, sha256_file
-from .report_index import write_index
+from .manifest import finish_report, sha256_file
 
 METRICS = ("cd", "chamfer_l1", "normal_consistency", "f_score", "iou")
 PAPER = {  # the paper's numbers: real ShapeNet, 128 px, 13 categories
@@ -360,7 +359,8 @@ def plot_curves(summary: pd.DataFrame, out: Path) -> list[Path]:
             ax.errorbar(
                 g.k,
                 g["mean"],
-                yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]],
+                # clipped: with one object per category the interval is the mean up to rounding
+                yerr=[np.clip(g["mean"] - g.ci_low, 0, None), np.clip(g.ci_high - g["mean"], 0, None)],
                 marker="o",
                 capsize=3,
                 label=name,
@@ -517,11 +517,5 @@ def run_shapenet_benchmark(
             "objects": len(indices),
             "native_resolution": native,
         },
-        "files": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "index.md")
-        + ["manifest.json", "index.md"],
-        "machine": machine(),
-        "wall_s": round(time.time() - start, 1),
     }
-    atomic_write_json(out / "manifest.json", manifest)
-    write_index(out)
-    return manifest
+    return finish_report(out, manifest, start)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.shapenet import (
+    METRICS,
     ShapeNetBenchConfig,
     bootstrap_summary,
     paired_differences,
@@ -177,3 +178,20 @@ def test_paired_differences_against_a_naive_loop():
     overall = diff[diff.category == "mean of categories"].iloc[0]
     assert overall["mean"] == pytest.approx((naive["a"] + naive["b"]) / 2)
     assert 0 < overall["ci_low"] < 0.1 < overall["ci_high"] < 0.2  # the +0.1 shift is separated from 0
+
+
+def test_plots_with_one_object_per_category(tmp_path):
+    """Each category's interval is then its mean up to rounding: the plots must not fail."""
+    from benchmarks.shapenet import plot_curves, summarise
+
+    rng = np.random.default_rng(1)
+    rows = [
+        {"category": c, "object_id": c, "table": t, "k": k, **{m: rng.uniform(0.1, 0.9) for m in METRICS}}
+        for c in [f"c{i}" for i in range(13)]
+        for t in ("table1a", "table1b")
+        for k in (1, 4)
+    ]
+    summary = summarise(pd.DataFrame(rows), 50, 0)
+    assert ((summary["mean"] < summary.ci_low) | (summary["mean"] > summary.ci_high)).any()  # by rounding
+    paths = plot_curves(summary, tmp_path)
+    assert [p.name for p in paths] == ["cd_vs_views.png", "iou_vs_views.png"]
