@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from evaluation.verification import auc, roc_curve, tpr_at_fpr
 from sdn.checkpoint import set_rng_state
 from sdn.data.vggface2 import VGGFace2Sets, resolve_crop
 from sdn.training import CsvLog, Schedule, autocast, batch_indices, init_distributed, open_run, run_loop
@@ -79,25 +80,17 @@ def _pairs(labels: np.ndarray, negatives: int, seed: int) -> tuple[np.ndarray, n
 
 
 def _verification(emb: torch.Tensor, labels: np.ndarray, negatives: int, seed: int) -> dict:
-    """AUC and TPR at FPR 1e-2 (linear interpolation on the ROC) of cosine similarity over
-    all positive pairs and a seeded sample of negative pairs. A small helper, to be
-    replaced by :mod:`evaluation.verification`."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
+    """AUC and TPR at FPR 1e-2 (:mod:`evaluation.verification`'s ROC and interpolation) of
+    cosine similarity over all positive pairs and ``negatives`` seeded negative pairs."""
     pos, neg = _pairs(labels, negatives, seed)
     if len(pos) == 0 or len(neg) == 0:
         raise ValueError("verification needs at least two identities with two images each")
     e = emb.float().numpy()
     pairs = np.concatenate([pos, neg])
     scores = (e[pairs[:, 0]] * e[pairs[:, 1]]).sum(1)
-    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
-    fpr, tpr, _ = roc_curve(y, scores)
-    return {
-        "auc": float(roc_auc_score(y, scores)),
-        "tpr@1e-2": float(np.interp(FPR, fpr, tpr)),
-        "pos": len(pos),
-        "neg": len(neg),
-    }
+    y = np.concatenate([np.ones(len(pos), bool), np.zeros(len(neg), bool)])
+    fpr, tpr, _ = roc_curve(scores, y)
+    return {"auc": auc(fpr, tpr), "tpr@1e-2": tpr_at_fpr(fpr, tpr, FPR), "pos": len(pos), "neg": len(neg)}
 
 
 @torch.no_grad()
