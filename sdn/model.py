@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,15 +15,24 @@ from .encoder import Encoder
 from .energy import EnergyDecoder, UnaryEnergy, reconstruction_error
 from .generator import Generator
 from .prior import MADE
+from .seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 from .setcode import binarize, set_mean
 
 PRIORS = ("learned", "uniform")
 
 
-def _generator(seed: int | torch.Generator, device: torch.device | str = "cpu") -> torch.Generator:
-    if isinstance(seed, torch.Generator):
-        return seed
-    return torch.Generator(device=device).manual_seed(int(seed))
+def _per_set_seeds(seed: int | Sequence[int], num_sets: int, stream: int) -> list[torch.Generator]:
+    """One CPU generator per set: ``seed`` is a sequence of ``num_sets`` set seeds, or an int
+    expanded to ``set_seed(seed, stream, b)`` for b = 0..num_sets-1 (:mod:`sdn.seeding`)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seeds = set_seeds(int(seed), stream, range(num_sets))
+    elif isinstance(seed, Sequence) or isinstance(seed, np.ndarray):
+        seeds = [int(s) for s in seed]
+        if len(seeds) != num_sets:
+            raise ValueError(f"seed: expected one seed per set ({num_sets}), got {len(seeds)}")
+    else:
+        raise ValueError(f"seed must be an int or a sequence of per-set ints, got {type(seed).__name__}")
+    return [torch.Generator().manual_seed(s) for s in seeds]
 
 
 def to_model_range(x: torch.Tensor) -> torch.Tensor:
@@ -162,41 +173,66 @@ class SDN(nn.Module):
             self.train(was)
 
     @torch.no_grad()
-    def reconstruct(self, sets: torch.Tensor, n_out: int, seed: int | torch.Generator = 0) -> torch.Tensor:
+    def reconstruct(
+        self, sets: torch.Tensor, n_out: int, seed: int | Sequence[int] = 0
+    ) -> torch.Tensor:
         """Encode each set and generate ``n_out`` new images of it (EMA generator if any).
 
         sets (B, n, 3, H, W) in [0, 1] -> (B, n_out, 3, H, W) in [0, 1].
+        seed: one integer seed per set (a sequence of length B, see :mod:`sdn.seeding`), or
+        an int, which stands for the per-set seeds ``set_seed(seed, STREAM_RECON, b)`` of the
+        sets' positions b in this call. Image slot j of set b depends only on that set's seed,
+        its code and j: not on B, n_out or the other sets of the call.
         """
         if n_out < 1:
             raise ValueError(f"n_out must be >= 1, got {n_out}")
+        seeds = _per_set_seeds(seed, sets.shape[0], STREAM_RECON)
         z = self.encode(sets)
-        return self._generate_eval(z, n_out, seed)
+        return self._generate_eval(z, self._slot_noise(seeds, n_out))
 
     @torch.no_grad()
     def sample(
-        self, num_sets: int, set_size: int, prior: str = "learned", seed: int | torch.Generator = 0
+        self, num_sets: int, set_size: int, prior: str = "learned", seed: int | Sequence[int] = 0
     ) -> torch.Tensor:
         """Free samples: codes from the learned MADE prior or a uniform prior over
-        {-1, 1}^d_z, then ``set_size`` images each -> (num_sets, set_size, 3, H, W) in [0, 1]."""
+        {-1, 1}^d_z, then ``set_size`` images each -> (num_sets, set_size, 3, H, W) in [0, 1].
+
+        seed: one integer seed per set (a sequence of length ``num_sets``), or an int standing
+        for ``set_seed(seed, STREAM_LEARNED or STREAM_UNIFORM, s)``, s = 0..num_sets-1. Set s
+        draws, from its own generator, d_z uniforms that fix its code (bit i is +1 when
+        u_i < P(z_i = +1 | z_<i), or u_i < 1/2 under the uniform prior), then its images' noise
+        slot by slot: a set does not depend on how many others are drawn with it."""
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if num_sets < 1 or set_size < 1:
             raise ValueError(f"num_sets and set_size must be >= 1, got {num_sets} and {set_size}")
-        gen = _generator(seed)
+        gens = _per_set_seeds(seed, num_sets, STREAM_LEARNED if prior == "learned" else STREAM_UNIFORM)
+        u = torch.stack([torch.rand(self.d_z, generator=g) for g in gens])  # (num_sets, d_z)
         if prior == "learned":
             was = self.prior.training
             self.prior.eval()
-            z = self.prior.sample(num_sets, gen).to(self.device)
+            z = self.prior.sample_from_uniforms(u.to(self.device))
             self.prior.train(was)
         else:
-            z = (torch.randint(0, 2, (num_sets, self.d_z), generator=gen) * 2 - 1).float().to(self.device)
-        return self._generate_eval(z, set_size, gen)
+            z = torch.where(u < 0.5, 1.0, -1.0).to(self.device)
+        return self._generate_eval(z, self._slot_noise(gens, set_size))
 
-    def _generate_eval(self, z: torch.Tensor, n: int, seed: int | torch.Generator) -> torch.Tensor:
+    def _slot_noise(self, gens: list[torch.Generator], n: int) -> torch.Tensor:
+        """(B, n, noise_dim): slot by slot from each set's generator, one fixed-size draw per slot
+        (torch's normal sampler takes another path for other sizes), so slot j does not depend on n."""
+        dim = self.cfg.model.noise_dim
+        return torch.stack([torch.stack([torch.randn(dim, generator=g) for _ in range(n)]) for g in gens])
+
+    def _generate_eval(self, z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """z (B, d_z), noise (B, n, noise_dim) -> (B, n, 3, R, R) in [0, 1], eval mode (BatchNorm
+        with its running statistics, so images do not depend on their batch)."""
         was = self.training
         self.eval()
         try:
-            return to_unit_range(self.generate(z, n, _generator(seed), ema=True))
+            g = self.generator_ema if self.generator_ema is not None else self.generator
+            b, n = noise.shape[:2]
+            x = g(z.repeat_interleave(n, dim=0), noise.flatten(0, 1).to(z.device))
+            return to_unit_range(x.view(b, n, *x.shape[1:]))
         finally:
             self.train(was)
 

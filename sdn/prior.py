@@ -56,10 +56,18 @@ class MADE(nn.Module):
     @torch.no_grad()
     def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Autoregressive sampling, one pass per dimension -> (num, d) in {-1, 1}."""
-        device = self.l1.weight.device
-        z = torch.zeros(num, self.d, device=device)
+        u = torch.rand(num, self.d, generator=generator, device=generator.device if generator else None)
+        return self.sample_from_uniforms(u.to(self.l1.weight.device))
+
+    @torch.no_grad()
+    def sample_from_uniforms(self, u: torch.Tensor) -> torch.Tensor:
+        """Inverse-CDF sampling from given uniforms, one pass per dimension: u (B, d) in [0, 1)
+        -> z (B, d) in {-1, 1} with z_i = +1 iff u_i < P(z_i = +1 | z_<i). Row b depends only on
+        u[b], so a sample does not depend on the other rows of the batch."""
+        if u.dim() != 2 or u.shape[1] != self.d:
+            raise ValueError(f"u must be (B, {self.d}), got {tuple(u.shape)}")
+        z = torch.zeros_like(u)
         for i in range(self.d):
             p = torch.sigmoid(self.logits(z)[:, i])
-            u = torch.rand(num, generator=generator, device=generator.device if generator else device)
-            z[:, i] = torch.where(u.to(device) < p, 1.0, -1.0)
+            z[:, i] = torch.where(u[:, i] < p, 1.0, -1.0)
         return z

@@ -12,6 +12,7 @@ from sdn.energy import reconstruction_error
 from sdn.losses import code_term, generator_loss, theta_loss
 from sdn.model import SDN
 from sdn.prior import MADE
+from sdn.seeding import STREAM_RECON, set_seed, set_seeds
 from sdn.setcode import binarize
 
 
@@ -121,10 +122,42 @@ def test_sample_and_reconstruct_shapes_and_seeds(tiny_model):
     assert a.shape == (2, 3, 3, 16, 16) and 0 <= a.min() and a.max() <= 1
     assert torch.equal(a, tiny_model.sample(2, 3, "learned", seed=5))
     assert not torch.equal(a, tiny_model.sample(2, 3, "learned", seed=6))
-    u = tiny_model.sample(2, 3, "uniform", seed=torch.Generator().manual_seed(5))
+    u = tiny_model.sample(2, 3, "uniform", seed=[7, 8])
     assert u.shape == a.shape
     r = tiny_model.reconstruct(torch.rand(2, 4, 3, 16, 16), n_out=6, seed=1)
     assert r.shape == (2, 6, 3, 16, 16)
+
+
+def test_generated_images_depend_on_set_seed_and_slot_only(tiny_model):
+    """Invariance rule (sdn/seeding.py): a set's images do not depend on the other sets of the
+    call (chunking), and slot j does not depend on how many images are generated."""
+    torch.manual_seed(2)
+    sets = torch.rand(5, 3, 3, 16, 16)
+    seeds = set_seeds(0, STREAM_RECON, ["a", "b", "c", "d", "e"])
+    whole = tiny_model.reconstruct(sets, 4, seed=seeds)
+    for lo, hi in ((0, 1), (1, 4), (4, 5)):  # chunks of 1, 3 and 1 sets
+        part = tiny_model.reconstruct(sets[lo:hi], 4, seed=seeds[lo:hi])
+        torch.testing.assert_close(part, whole[lo:hi], atol=1e-5, rtol=0)
+    torch.testing.assert_close(tiny_model.reconstruct(sets, 2, seed=seeds), whole[:, :2], atol=1e-5, rtol=0)
+    # identical images in two sets only when the seeds and the codes agree
+    assert not torch.allclose(whole[0], tiny_model.reconstruct(sets[:1], 4, seed=seeds[1:2])[0])
+    for prior in ("learned", "uniform"):
+        free = tiny_model.sample(6, 3, prior, seed=list(range(6)))
+        torch.testing.assert_close(tiny_model.sample(2, 3, prior, seed=[2, 3]), free[2:4], atol=1e-5, rtol=0)
+        torch.testing.assert_close(tiny_model.sample(6, 1, prior, seed=list(range(6))), free[:, :1],
+                                   atol=1e-5, rtol=0)  # fmt: skip
+    with pytest.raises(ValueError, match=r"one seed per set \(5\), got 2"):
+        tiny_model.reconstruct(sets, 2, seed=[1, 2])
+
+
+def test_set_seed_is_a_function_of_its_arguments():
+    assert set_seed(0, STREAM_RECON, "n000001") == set_seed(0, STREAM_RECON, "n000001")
+    seeds = {set_seed(s, t, i) for s in (0, 1) for t in (0, 1) for i in (0, 1, "0", "1")}
+    assert len(seeds) == 16 and all(0 <= x < 2**63 for x in seeds)
+    with pytest.raises(ValueError, match="non-negative"):
+        set_seed(-1, 0, 0)
+    with pytest.raises(ValueError, match="set id"):
+        set_seed(0, 0, 1.5)
 
 
 def test_bad_input_is_a_clear_error(tiny_model):
