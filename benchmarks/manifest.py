@@ -23,6 +23,16 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def subset_digest(ids) -> str:
+    """sha256 of the evaluated subset: the ids (object ``synset/model_id`` or identity names)
+    sorted and joined by newlines. Two reports scored the same subset iff their digests agree
+    (``compare`` checks it)."""
+    names = sorted(str(i) for i in ids)
+    if not names:
+        raise ValueError("subset_digest needs at least one id")
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
 def machine() -> dict:
     return {
         "platform": platform.platform(),
