@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 BENCH_DATA ?= data/shapes-default
 BENCH_FACES ?= data/faces-default
 
-.PHONY: venv bench test lint regress regress-refresh clean-venv
+.PHONY: venv bench test lint regress regress-proxy regress-refresh clean-venv
 
 venv: $(STAMP)
 
@@ -39,6 +39,11 @@ lint: venv
 
 regress: venv
 	"$(BIN)/sdn-bench" regress
+
+# The same job with oneDNN and MKL capped at AVX2: a proxy for another machine of this kind
+# (other float kernels). It must pass with unchanged code, like `make regress`.
+regress-proxy: venv
+	ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 "$(BIN)/sdn-bench" regress --work runs/regression-proxy
 
 regress-refresh: venv
 	"$(BIN)/sdn-bench" regress --refresh-baseline

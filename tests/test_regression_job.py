@@ -1,0 +1,62 @@
+"""The CI regression job (benchmarks/regression.py) fails on a deliberate regression.
+
+It scores committed tiny models on committed tiny data; these tests rerun its faces half
+with one thing broken and require ``compare`` to exit 1 against the committed baseline.
+That it passes on unchanged code under another oneDNN ISA is checked by ``.ci/run``
+(``make regress-proxy``), and on this machine by ``make regress``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import regression
+from sdn.model import SDN
+
+
+def test_fixtures_are_committed():
+    for path in [*regression.FIXTURE_DATA.values(), *regression.FIXTURE_MODELS.values()]:
+        assert path.exists(), f"missing fixture {path}"
+
+
+def test_greyscale_reconstructions_regress(tmp_path, monkeypatch):
+    """A model whose reconstructions lost their colour: `recon and real` must regress."""
+    original = SDN.reconstruct
+
+    def greyscale(self, sets, n_out, seed=0):
+        x = original(self, sets, n_out, seed)
+        return x.mean(dim=2, keepdim=True).expand_as(x).contiguous()
+
+    monkeypatch.setattr(SDN, "reconstruct", greyscale)
+    assert regression.run_regression(tmp_path / "job", benchmarks=("faces",)) == 1
+    table = (tmp_path / "job" / "compare" / "faces" / "compare.csv").read_text()
+    assert "regressed" in table
+
+
+def test_a_broken_metric_regresses(tmp_path, monkeypatch):
+    """A verification metric that scores pairs by a noisy cosine: the AUCs must regress."""
+    from evaluation import verification
+
+    cosine = verification._cosine
+    rng = np.random.default_rng(0)
+
+    def noisy(x, y, ia, ib):
+        s = cosine(x, y, ia, ib)
+        return s + rng.normal(0.0, 0.5, s.shape)
+
+    monkeypatch.setattr(verification, "_cosine", noisy)
+    assert regression.run_regression(tmp_path / "job", benchmarks=("faces",)) == 1
+
+
+def test_unknown_benchmark_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="non-empty subset of"):
+        regression.run_reports(tmp_path, benchmarks=("cars",))
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
