@@ -468,12 +468,19 @@ def bench(root, faces_root, out, workers, max_objects):
     help="YAML or JSON: {metric or glob: {direction: higher|lower, abs: X | rel: Y}} over the defaults.",
 )
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Default: CURRENT/compare.")
-def compare(current, baseline, tolerances, out):
+@click.option(
+    "--aggregate-only",
+    is_flag=True,
+    help="Verdicts only from aggregate rows (category 'mean of categories' where a file has a category"
+    " column); the other rows are shown as context.",
+)
+def compare(current, baseline, tolerances, out, aggregate_only):
     """Compare two reports of one benchmark. Exit 0: no regression; 1: a metric regressed
-    (moved the wrong way beyond its tolerance with disjoint CIs); 2: not comparable."""
+    (moved the wrong way beyond its tolerance with disjoint CIs); 2: not comparable (different
+    data, subset or settings). Rows whose interval does not exist get no verdict ("n too small")."""
     from benchmarks.compare import compare_main
 
-    raise SystemExit(compare_main(current, baseline, tolerances, out))
+    raise SystemExit(compare_main(current, baseline, tolerances, out, aggregate_only))
 
 
 @main.command("regress")
@@ -489,12 +496,26 @@ def compare(current, baseline, tolerances, out):
     is_flag=True,
     help="Replace benchmarks/baselines/{shapes,faces} with this run's reports.",
 )
-def regress(work, refresh_baseline):
-    """The CI regression job: tiny data and models, both benchmarks, compared with the
-    committed baselines. Exit 0: nothing regressed; 1: a metric regressed; 2: not comparable."""
-    from benchmarks.regression import run_regression
+@click.option(
+    "--rebuild-fixtures",
+    is_flag=True,
+    help="Regenerate the tiny data and retrain the tiny models under benchmarks/baselines/fixtures "
+    "(on purpose only), then stop.",
+)
+@click.option(
+    "--only", type=click.Choice(["shapes", "faces"]), default=None, help="Run one benchmark of the job."
+)
+def regress(work, refresh_baseline, rebuild_fixtures, only):
+    """The CI regression job: committed tiny models scored on committed tiny data, both
+    benchmarks, compared with the committed baselines (aggregate rows). Exit 0: nothing
+    regressed; 1: a metric regressed; 2: not comparable."""
+    from benchmarks.regression import BENCHMARKS, build_fixtures, run_regression
 
-    raise SystemExit(run_regression(work, refresh_baseline, echo=click.echo))
+    if rebuild_fixtures:
+        build_fixtures(work, echo=click.echo)
+        raise SystemExit(0)
+    benchmarks = (only,) if only else BENCHMARKS
+    raise SystemExit(run_regression(work, refresh_baseline, echo=click.echo, benchmarks=benchmarks))
 
 
 if __name__ == "__main__":

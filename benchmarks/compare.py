@@ -2,12 +2,24 @@
 
 Works for any benchmark whose report folder follows DESIGN.md §3.4. The *summary*
 files of a report are the CSVs named in ``manifest.json["files"]`` whose columns
-include ``metric, mean, ci_low, ci_high, n``; every other column is a *condition*
-column (``table, k, category`` for ShapeNet; ``curve, context_size, noise`` for
-faces). Raw per-object / per-pair files (``objects.csv``, ``curves.csv``) have no
-``mean`` column and are skipped. Rows of current and baseline are joined on
-(file, condition columns); condition values are compared as the strings written
-in the CSV.
+include ``metric, mean, ci_low, ci_high, n``. Raw per-object / per-pair files
+(``objects.csv``, ``curves.csv``) have no ``mean`` column and are skipped.
+
+Columns of a summary. ``mean, ci_low, ci_high, n`` are the *values*. Two kinds of
+column are neither values nor conditions, so that a report that gains one can still
+be joined with a baseline that lacks it:
+
+- *flags* (``FLAG_COLUMNS``: ``under_resolved``): a boolean per row (``True`` /
+  ``False``, an empty cell is false). A row flagged in either report gets no verdict
+  (status ``n too small``, see below);
+- *annotations* (``ANNOTATION_COLUMNS``: ``text``, ``applied_noise``): derived from the
+  conditions, the values and the settings (a printed form of the mean, the applied
+  label-noise fraction round(p·n)/n); ignored.
+
+Every other column is a *condition* column (``table, k, category`` for ShapeNet;
+``curve, context_size, noise`` for faces). Rows of current and baseline are joined on
+(file, condition columns); condition values are compared as the strings written in
+the CSV.
 
 Regression rule. For a tracked metric with direction *higher* (or *lower*) is
 better, let ``delta = current mean - baseline mean`` and let the allowed change be
@@ -15,16 +27,21 @@ better, let ``delta = current mean - baseline mean`` and let the allowed change 
 
 - ``regressed`` when the mean moves the wrong way by more than the allowed change
   AND the two 95% confidence intervals do not overlap (the current interval lies
-  entirely on the wrong side of the baseline interval);
+  entirely on the wrong side of the baseline interval); also when the current mean
+  is NaN while the baseline's is finite (the number became undefined);
 - ``improved`` in the mirror case (right way, beyond tolerance, disjoint CIs);
+- ``n too small`` when the current or the baseline interval does not exist (a NaN
+  mean or bound: the report printed "n too small", ``evaluation.intervals``) or the
+  row is flagged ``under_resolved`` in either report, and the row is not a regression
+  by the NaN rule above: no verdict is drawn, never regressed or improved;
 - ``ok`` otherwise;
 - ``untracked`` when the metric has no direction in either tolerance table: it is
-  shown, never a regression.
-
-A missing CI bound (NaN) is replaced by the mean. A tracked metric whose current
-mean is NaN while the baseline's is finite is a regression (the number became
-undefined); a NaN baseline with a finite current value is ``ok`` (nothing to
-compare against); both NaN is ``ok``.
+  shown, never a regression;
+- ``context`` with ``aggregate_only`` (CLI ``--aggregate-only``, what the CI
+  regression job uses) for every row that is not an aggregate: shown, never a
+  verdict. In a summary file with a ``category`` column the aggregates are the rows
+  with ``category == "mean of categories"``; in a file without one every row is an
+  aggregate (faces' curves are already pooled over identities).
 
 Default tolerances (``DEFAULT_TOLERANCES``; glob patterns allowed):
 
@@ -61,13 +78,30 @@ as a string that parses as one (YAML reads ``1e-2`` as a string) is accepted.
 Anything else — an unknown key, a bad direction, both or neither of abs/rel, a
 non-numeric or negative value — is a ``ValueError`` naming the file and the entry.
 
-Compatibility. Two reports are comparable only when they have the same
-``benchmark`` and the same ``data.fingerprint``, every summary file of the
-baseline is a summary file of the current report with the same columns, and every
-(file, condition) row of the baseline is present in the current report. Otherwise
-``IncompatibleReports`` lists every difference found. Rows or summary files only
-in the current report are reported (``CompareResult.extra``), not an error;
-differences in ``config`` are listed as notes.
+Compatibility. Two reports are comparable only when they
+
+- have the same ``benchmark``;
+- scored the same data: the same ``data.fingerprint`` AND the same
+  ``data.subset_sha256`` (the sha256 of the sorted ids of the scored objects /
+  identities, ``benchmarks.manifest.subset_digest``). A report missing either is an
+  old-format report and is not comparable (regenerate it with the current code);
+- used the same settings: every ``config`` entry agrees, except the execution-only
+  keys in ``EXECUTION_KEYS`` (``workers``), which by DESIGN.md §6 cannot change a
+  number, and the subset keys in ``SUBSET_KEYS`` (``max_objects``, ``categories``,
+  ``max_identities``), which ``data.subset_sha256`` already decides; both are listed
+  as notes. A key present in one config only is a difference;
+- measured with the same instrument: the OccNet (``occnet_checkpoint.sha256`` and its
+  ``threshold``) or the embedder (``embedder.name`` and ``embedder.sha256``), compared
+  where both manifests have the entry (``INSTRUMENT_FIELDS``);
+- and every summary file of the baseline is a summary file of the current report with
+  the same condition columns, and every (file, condition) row of the baseline is
+  present in the current report.
+
+Otherwise ``IncompatibleReports`` lists every difference found, each naming the
+entry and both values. The scored model is not a condition (comparing two checkpoints
+on the same subset is the point): differences of ``MODEL_KEYS`` entries are listed as
+notes. Rows or summary files only in the current report are reported
+(``CompareResult.extra``), not an error.
 
 Outputs (``write_compare``): ``compare.csv`` (tidy, one row per joined
 measurement), ``compare.md`` (regressions first, then a table per file) and
@@ -92,12 +126,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation.intervals import N_TOO_SMALL, has_interval
 from sdn.io import atomic_write_bytes, atomic_write_text
 
 from .figures import plot_png
 
 VALUE_COLUMNS = ("mean", "ci_low", "ci_high", "n")
-STATUSES = ("ok", "improved", "regressed", "untracked")
+FLAG_COLUMNS = ("under_resolved",)  # boolean per row; flagged -> no verdict
+ANNOTATION_COLUMNS = ("text", "applied_noise")  # derived from conditions / values / settings; ignored
+NOT_CONDITIONS = VALUE_COLUMNS + FLAG_COLUMNS + ANNOTATION_COLUMNS
+# Config keys that cannot change a number (DESIGN.md §6); every other config difference is incompatible.
+EXECUTION_KEYS = frozenset({"workers"})
+# Config keys that choose the evaluated subset: data.subset_sha256 decides compatibility instead.
+SUBSET_KEYS = frozenset({"max_objects", "categories", "max_identities"})
+# The measuring instruments: these manifest fields must agree where both reports have them.
+INSTRUMENT_FIELDS = {"occnet_checkpoint": ("sha256", "threshold"), "embedder": ("name", "sha256")}
+# Manifest entries naming the scored model and the instruments: their other differences are notes.
+MODEL_KEYS = ("sdn_checkpoint", "occnet_checkpoint", "embedder")
+# data.* entries that must agree (a report without them is an old-format report).
+DATA_KEYS = ("fingerprint", "subset_sha256")
+AGGREGATE_CATEGORY = "mean of categories"  # the aggregate rows of a file with a category column
+STATUSES = ("ok", "improved", "regressed", N_TOO_SMALL, "untracked", "context")
+_FLAG_VALUES = {"": False, "false": False, "0": False, "true": True, "1": True}
 # Condition values that mark an aggregate row (plots keep only those when present).
 AGGREGATE_VALUES = ("mean of categories", "mean", "all", "overall")
 MAX_PLOT_CONDITIONS = 40
@@ -252,12 +302,17 @@ def _read_summary(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise InvalidReport(f"{path}: unreadable CSV: {e}") from None
-    conds = [c for c in header if c not in VALUE_COLUMNS]
+    conds = [c for c in header if c not in NOT_CONDITIONS]
     for col in VALUE_COLUMNS:  # an empty cell is NaN; "nan" / "inf" parse as floats
         try:
             df[col] = np.array([float(v) if v.strip() else math.nan for v in df[col]], dtype=float)
         except ValueError:
             raise InvalidReport(f"{path}: column {col!r} has non-numeric values") from None
+    for col in (c for c in FLAG_COLUMNS if c in header):
+        bad = sorted({v for v in df[col] if v.strip().lower() not in _FLAG_VALUES})
+        if bad:
+            raise InvalidReport(f"{path}: flag column {col!r} must be True or False, got {bad[:3]}")
+        df[col] = [_FLAG_VALUES[v.strip().lower()] for v in df[col]]
     dup = df.duplicated(subset=conds, keep=False)
     if dup.any():
         first = df.loc[dup, conds].iloc[0]
@@ -267,7 +322,8 @@ def _read_summary(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
     return df, conds
 
 
-def _load_report(path: str | os.PathLike) -> _Report:
+def load_report(path: str | os.PathLike) -> _Report:
+    """The manifest and the tidy summaries of the report folder ``path`` (``InvalidReport`` if unreadable)."""
     path = Path(path)
     mpath = path / "manifest.json"
     if not mpath.is_file():
@@ -300,9 +356,9 @@ def _cond_text(row, conds: list[str]) -> str:
     return ", ".join(f"{c}={row[c]}" for c in conds)
 
 
-def _fingerprint(manifest: dict):
+def _data_entry(manifest: dict, key: str):
     data = manifest.get("data")
-    return data.get("fingerprint") if isinstance(data, dict) else None
+    return data.get(key) if isinstance(data, dict) else None
 
 
 def _flatten(obj, prefix: str = "") -> dict[str, object]:
@@ -314,13 +370,36 @@ def _flatten(obj, prefix: str = "") -> dict[str, object]:
     return {prefix[:-1]: obj}
 
 
-def _config_notes(base: dict, cur: dict, limit: int = 8) -> list[str]:
-    b, c = _flatten(base.get("config") or {}), _flatten(cur.get("config") or {})
-    keys = [k for k in sorted(set(b) | set(c)) if b.get(k) != c.get(k)]
-    diffs = [f"config.{k}: baseline {b.get(k)!r}, current {c.get(k)!r}" for k in keys]
-    if len(diffs) > limit:
-        diffs = diffs[:limit] + [f"... and {len(diffs) - limit} more config differences"]
-    return diffs
+_ABSENT = object()
+
+
+def _differences(base, cur, prefix: str) -> list[tuple[str, str]]:
+    """(flattened key, "baseline X, current Y") for every leaf of two nested mappings that differs."""
+    b, c = _flatten(base or {}, f"{prefix}."), _flatten(cur or {}, f"{prefix}.")
+
+    def show(v):
+        return "(absent)" if v is _ABSENT else repr(v)
+
+    return [
+        (k, f"baseline {show(b.get(k, _ABSENT))}, current {show(c.get(k, _ABSENT))}")
+        for k in sorted(set(b) | set(c))
+        if b.get(k, _ABSENT) != c.get(k, _ABSENT)
+    ]
+
+
+def _notes(base: dict, cur: dict, limit: int = 8) -> list[str]:
+    """The differences that do not affect compatibility: execution-only config keys, the models."""
+    notes = [
+        f"{k} differs ({'execution only' if k.removeprefix('config.') in EXECUTION_KEYS else 'subset'}): {d}"
+        for k, d in _differences(base.get("config"), cur.get("config"), "config")
+        if k.removeprefix("config.") in EXECUTION_KEYS | SUBSET_KEYS
+    ]
+    for key in MODEL_KEYS:
+        diffs = _differences(base.get(key), cur.get(key), key)
+        notes += [f"{k} differs (models are compared, not a condition): {d}" for k, d in diffs[:limit]]
+        if len(diffs) > limit:
+            notes.append(f"... and {len(diffs) - limit} more {key} differences")
+    return notes
 
 
 def _keys(df: pd.DataFrame, conds: list[str]) -> list[tuple]:
@@ -332,9 +411,26 @@ def _check_compatible(base: _Report, cur: _Report, few: int = 5) -> list[str]:
     bb, cb = base.manifest.get("benchmark"), cur.manifest.get("benchmark")
     if bb != cb:
         reasons.append(f"benchmark differs: baseline {bb!r}, current {cb!r}")
-    bf, cf = _fingerprint(base.manifest), _fingerprint(cur.manifest)
-    if bf != cf:
-        reasons.append(f"data.fingerprint differs: baseline {bf!r}, current {cf!r}")
+    for key in DATA_KEYS:
+        bv, cv = _data_entry(base.manifest, key), _data_entry(cur.manifest, key)
+        for side, report, value in (("baseline", base, bv), ("current", cur, cv)):
+            if value is None:
+                reasons.append(
+                    f"the {side} report {report.path} has no data.{key}: it is an old-format report"
+                    " (regenerate it with the current code)"
+                )
+        if bv is not None and cv is not None and bv != cv:
+            reasons.append(f"data.{key} differs: baseline {bv!r}, current {cv!r}")
+    for key, diff in _differences(base.manifest.get("config"), cur.manifest.get("config"), "config"):
+        if key.removeprefix("config.") not in EXECUTION_KEYS | SUBSET_KEYS:
+            reasons.append(f"{key} differs: {diff} (a setting that defines the numbers)")
+    for entry, fields in INSTRUMENT_FIELDS.items():
+        b, c = base.manifest.get(entry), cur.manifest.get(entry)
+        for f in fields if isinstance(b, dict) and isinstance(c, dict) else ():
+            if f in b and f in c and b[f] != c[f]:
+                reasons.append(
+                    f"{entry}.{f} differs: baseline {b[f]!r}, current {c[f]!r} (another measuring instrument)"
+                )
     if not base.tables:
         reasons.append(f"the baseline {base.path} has no tidy summary CSV to compare")
     for name, bdf in base.tables.items():
@@ -376,6 +472,7 @@ class CompareResult:
     notes: list[str] = field(default_factory=list)
     current_manifest: dict = field(default_factory=dict)
     baseline_manifest: dict = field(default_factory=dict)
+    aggregate_only: bool = False  # only aggregate rows tracked; the others are ``context``
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -417,27 +514,37 @@ class CompareResult:
         return lines
 
 
-def _status(tol: Tolerance | None, b: dict, c: dict) -> tuple[str, float, str]:
-    """(status, allowed absolute change, note) for one joined row."""
+def _interval(d: dict) -> tuple[float, float] | None:
+    """The (low, high) interval of one side of a row, None when it does not exist (a NaN mean or bound)."""
+    if math.isfinite(d["mean"]) and has_interval(d["ci_low"], d["ci_high"]):
+        return d["ci_low"], d["ci_high"]
+    return None
+
+
+def _sides(which: list[str]) -> str:
+    return "both reports" if len(which) == 2 else f"the {which[0]}"
+
+
+def _status(tol: Tolerance | None, b: dict, c: dict, tracked: bool) -> tuple[str, float, str]:
+    """(status, allowed absolute change, note) for one joined row; ``tracked`` False -> ``context``."""
+    if not tracked:
+        return "context", math.nan, "not an aggregate row"
     if tol is None:
         return "untracked", math.nan, ""
     bm, cm = b["mean"], c["mean"]
-    if not math.isfinite(bm) and not math.isfinite(cm):
-        return "ok", math.nan, "both means are NaN"
-    if not math.isfinite(bm):
-        return "ok", math.nan, "baseline mean is NaN"
-    allowed = tol.allowed(bm)
-    if not math.isfinite(cm):
+    allowed = tol.allowed(bm) if math.isfinite(bm) else math.nan
+    if math.isfinite(bm) and not math.isfinite(cm):
         return "regressed", allowed, "current mean is NaN"
+    intervals = {"baseline": _interval(b), "current": _interval(c)}
+    missing = [side for side, ci in intervals.items() if ci is None]
+    if missing:
+        return N_TOO_SMALL, allowed, f"no interval in {_sides(missing)}"
+    flagged = [side for side, d in (("baseline", b), ("current", c)) if d.get("under_resolved", False)]
+    if flagged:
+        return N_TOO_SMALL, allowed, f"under-resolved in {_sides(flagged)}"
     sign = 1.0 if tol.direction == "higher" else -1.0
     gain = sign * (cm - bm)  # > 0: moved the right way
-
-    def bounds(d):
-        lo = d["ci_low"] if math.isfinite(d["ci_low"]) else d["mean"]
-        hi = d["ci_high"] if math.isfinite(d["ci_high"]) else d["mean"]
-        return lo, hi
-
-    (bl, bh), (cl, ch) = bounds(b), bounds(c)
+    (bl, bh), (cl, ch) = intervals["baseline"], intervals["current"]
     # Is the current interval entirely on the better / worse side of the baseline interval?
     cur_better = cl > bh if sign > 0 else ch < bl
     cur_worse = ch < bl if sign > 0 else cl > bh
@@ -452,11 +559,15 @@ def compare_reports(
     current_dir: str | os.PathLike,
     baseline_dir: str | os.PathLike,
     tolerances: str | os.PathLike | dict | None = None,
+    aggregate_only: bool = False,
 ) -> CompareResult:
     """Join the tidy summaries of two reports and classify every measurement.
 
     ``tolerances``: None (defaults only), a YAML/JSON file path, or a mapping in the
     file's format (or of ``Tolerance``), taking precedence over ``DEFAULT_TOLERANCES``.
+    ``aggregate_only``: draw verdicts only from aggregate rows (``category == "mean of
+    categories"`` in a file with a category column, every row otherwise); the other rows
+    get status ``context``.
     Raises ``IncompatibleReports`` (see the module docstring), ``InvalidReport``, or
     ``ValueError`` for a bad tolerances file.
     """
@@ -469,7 +580,7 @@ def compare_reports(
             overrides = parse_tolerances(tolerances)
     else:
         overrides = load_tolerances(tolerances)
-    base, cur = _load_report(baseline_dir), _load_report(current_dir)
+    base, cur = load_report(baseline_dir), load_report(current_dir)
     reasons = _check_compatible(base, cur)
     if reasons:
         raise IncompatibleReports(reasons)
@@ -482,6 +593,7 @@ def compare_reports(
     for name, bdf in base.tables.items():
         conds = base.conditions[name]
         cdf = cur.tables[name]
+        by_category = aggregate_only and "category" in conds
         cur_by_key = {k: r for k, r in zip(_keys(cdf, conds), cdf.to_dict("records"), strict=True)}
         base_keys = set()
         for key, b in zip(_keys(bdf, conds), bdf.to_dict("records"), strict=True):
@@ -489,7 +601,8 @@ def compare_reports(
             c = cur_by_key[key]
             metric = b["metric"]
             tol = resolve_tolerance(metric, overrides)
-            status, allowed, note = _status(tol, b, c)
+            tracked = not by_category or b["category"] == AGGREGATE_CATEGORY
+            status, allowed, note = _status(tol, b, c, tracked)
             delta = c["mean"] - b["mean"]
             rel = delta / abs(b["mean"]) if math.isfinite(b["mean"]) and b["mean"] != 0 else math.nan
             row = {"file": name, "metric": metric}
@@ -553,7 +666,8 @@ def compare_reports(
         table=table,
         condition_columns=all_conds,
         extra=extra,
-        notes=_config_notes(base.manifest, cur.manifest),
+        notes=_notes(base.manifest, cur.manifest),
+        aggregate_only=aggregate_only,
         current_manifest=cur.manifest,
         baseline_manifest=base.manifest,
     )
@@ -618,11 +732,20 @@ def compare_markdown(result: CompareResult) -> str:
         "",
         f"- current: `{result.current}` (wall {cm.get('wall_s')} s)",
         f"- baseline: `{result.baseline}` (wall {bm.get('wall_s')} s)",
-        f"- data fingerprint: `{_fingerprint(bm)}`",
+        f"- data fingerprint: `{_data_entry(bm, 'fingerprint')}`",
+        f"- subset sha256: `{_data_entry(bm, 'subset_sha256')}`",
         f"- {len(result.table)} measurements: " + ", ".join(f"{c[s]} {s}" for s in STATUSES),
-        "- rule: regressed = moved the wrong way by more than the tolerance AND the 95% CIs do not overlap",
-        "",
+        "- rule: regressed = moved the wrong way by more than the tolerance AND the 95% CIs do not overlap"
+        " (or the current mean became NaN)",
+        f"- {N_TOO_SMALL}: the current or baseline interval does not exist (or is under-resolved);"
+        " no verdict is drawn",
     ]
+    if result.aggregate_only:
+        lines.append(
+            f"- aggregate only: verdicts from aggregate rows (category = {AGGREGATE_CATEGORY} where a file"
+            " has a category column); the other rows are context"
+        )
+    lines.append("")
     if result.notes:
         lines += ["Notes:", ""] + [f"- {n}" for n in result.notes] + [""]
     lines += ["## Regressions", ""]
@@ -773,14 +896,16 @@ def compare_main(
     baseline: str | os.PathLike,
     tolerances_path: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
+    aggregate_only: bool = False,
 ) -> int:
     """Compare, write the outputs (into ``out``, default ``<current>/compare``), print a summary.
+    ``aggregate_only``: see ``compare_reports``.
 
     Returns 0 when nothing regressed, 1 when something regressed, 2 when the reports are
     incompatible or invalid or the tolerances file is bad (the reason goes to stderr).
     """
     try:
-        result = compare_reports(current, baseline, tolerances_path)
+        result = compare_reports(current, baseline, tolerances_path, aggregate_only)
     except (IncompatibleReports, InvalidReport, ValueError) as e:
         print(f"sdn-bench compare: {e}", file=sys.stderr)
         return 2

@@ -14,20 +14,62 @@ resizes them to its own input.
   compares them with R_i.
 - 8(c) ``real`` after label noise p (``noise_levels``): in each R_i exactly
   round(p·set_size) images are replaced by images of other test identities taken from
-  outside every evaluated set (so no image appears twice).
+  outside every evaluated set (so no image appears twice); the applied fraction
+  round(p·set_size)/set_size differs from the nominal p when p·set_size is not an integer
+  (a warning and a line of summary.md say so).
+
+Generated images depend on (seed, set identity, image slot) only (DESIGN.md §6), never on
+the chunk size: the reconstructions of identity i use the set seed
+``set_seed(seed, STREAM_RECON, name_i)`` for every context size (common random numbers
+across contexts), free sample s ``set_seed(seed, STREAM_LEARNED, s)`` and uniform sample s
+``set_seed(seed, STREAM_UNIFORM, s)``; the figures show the same sets. ``chunk`` (sets per
+forward pass) is an execution setting, recorded in the manifest under "execution".
 
 Pairs, ROC, AUC, TPR at FPR, EER, identity-bootstrap CIs and the equivalent label noise
 come from :mod:`evaluation.verification`. The equivalent label noise of a curve at FPR f
-is the p at which the noisy-real TPR at f equals the curve's; its interval maps the
-curve's TPR interval through the same inversion (the noisy-real curves' own sampling
-noise is not propagated: say so when reading it). Every random draw is seeded by
-``seed``: a rerun writes the same numbers.
+is the applied fraction at which the noisy-real TPR at f equals the curve's; its interval
+maps the curve's TPR interval through the same inversion (the noisy-real curves' own
+sampling noise is not propagated: say so when reading it). An interval exists only with
+at least ``MIN_PER_STRATUM`` identities (else NaN bounds, "n too small", no verdict). A
+TPR at an FPR below 1/n_neg is under-resolved: marked † in summary.md and
+``under_resolved`` in the CSVs. Every random draw is seeded by ``seed``: a rerun writes
+the same numbers.
+
+Memory. Images are loaded, generated and embedded chunk by chunk; only embeddings, pairs
+and the label-noise replacements actually drawn are kept (their uint8 pixels come from the
+loader's memory-mapped cache, one embedder batch at a time). With I identities, m images
+per identity, n = set_size, R px, D-dim embeddings, c = ``chunk``, K = |context_sizes ∪
+{n}|, F free sets per prior, L noise levels > 0, ρ = neg_per_pos, E the embedder's batch
+size, the dominant allocations are, in bytes:
+
+- transient, generation: one chunk of real images (c, m, 3, R, R) float32 12·c·m·R², one
+  reconstructed chunk 12·c·n·R², one batch of replacements 12·E·R² (plus the networks'
+  activations on them);
+- kept: embeddings float32 4·D·n·(I·(1 + K) + 2F), replacements 4·D·I·round(p_max·n);
+  pairs, 41 bytes each (score, label, four int64 indices), P = (1 + ρ)·I·n(n-1)/2 for each
+  of the 3 + K + L within-set curves and P = (1 + ρ)·I·n² for each of the K cross curves;
+- transient, pairing: the negative sample may permute all M negatives, 8·M with
+  M ≈ (I·n)²/2 (within) or I(I-1)·n² (cross); the bootstrap: ~5 blocks of
+  min(n_boot·P, 2·10⁶) float64, 80 MB.
+
+Real test split (I = 500, R = 128, m = 16, n = 8, c = 32, D = 512, K = 4, F = 500, L = 3,
+ρ = 10, E = 64): image chunk 100.7 MB, reconstructed chunk 50.3 MB, replacement batch
+12.6 MB; embeddings 57.3 MB + 4.1 MB; pairs 10 x 6.3 MB (P = 154,000) + 4 x 14.4 MB
+(P = 352,000) = 121 MB; negative sample up to 128 MB (M = 1.6·10⁷); bootstrap 80 MB. Peak
+≈ 0.18 GB kept + 0.2 GB transient ≈ 0.4 GB above the process's models and libraries,
+independent of the number of unused test images (before, the whole split's unused images,
+~161,000, were decoded as float32 at 197 kB each, ~32 GB, besides 1.6 GB of all real images
+and 0.8 GB of all reconstructions at once). Measured on the tiny test data (12 identities,
+6 images of 32 px, chunk 32, CPU): the run raised the process's maximum RSS from 845 to
+959 MiB (+114 MiB, mostly figures and torch workspaces), tracemalloc peak (Python and
+numpy allocations) 28.6 MiB.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,13 +79,17 @@ import torch
 from tqdm import tqdm
 
 from evaluation.embedders import Embedder, load_embedder
+from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, has_interval
 from evaluation.verification import (
     FPR_TARGETS,
     Pairs,
-    contaminate,
+    applied_fraction,
+    apply_replacements,
     cross_set_pairs,
+    draw_replacements,
     equivalent_label_noise,
     fpr_key,
+    is_under_resolved,
     roc_curve,
     summarize,
     within_set_pairs,
@@ -51,22 +97,28 @@ from evaluation.verification import (
 from sdn.data.vggface2 import CROPS, VGGFace2Sets
 from sdn.io import atomic_write_text
 from sdn.model import SDN
+from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 
 from .figures import save_plot, save_rows, strip, white
-from .manifest import finish_report, sha256_file
+from .manifest import finish_report, sha256_file, subset_digest
 
 CURVES = ("real", "recon", "recon and real", "free samples", "uniform samples")
-GENERATION_BATCH = 32  # sets generated per forward pass
+PAPER_EQUIVALENT_NOISE = 0.25  # the paper: at FPR 10% reconstructions equal real sets with 25% label noise
+# How the θ step runs the generator: not a config field but fixed by the code (TrainConfig's
+# docstring in sdn/config.py, sdn.trainer.ThetaObjective): X' is drawn without gradient from the
+# generator in training mode, its BatchNorm normalising with the generated batch's statistics.
+THETA_STEP_GENERATOR_BN = "train (batch statistics)"
 
 
 @dataclass
 class FacesBenchConfig:
     """split / set_size: the real sets R_i. context_sizes: Figure 8(b)'s input set sizes.
-    noise_levels: Figure 8(c)'s label-noise levels (must include 0). num_free_sets: sets
-    sampled from each prior (None: as many as identities). max_identities: identities
-    scored, spread evenly over the split (None: all). neg_per_pos: sampled negative pairs
-    per positive. noise_fprs: the FPRs at which equivalent label noise is reported (a
-    subset of fpr_targets). crop: the loader's crop."""
+    noise_levels: Figure 8(c)'s nominal label-noise levels p (must include 0; distinct
+    applied fractions round(p·set_size)/set_size). num_free_sets: sets sampled from each
+    prior (None: as many as identities). max_identities: identities scored, spread evenly
+    over the split (None: all). neg_per_pos: sampled negative pairs per positive.
+    noise_fprs: the FPRs at which equivalent label noise is reported (a subset of
+    fpr_targets). crop: the loader's crop."""
 
     split: str = "test"
     set_size: int = 8
@@ -91,6 +143,16 @@ class FacesBenchConfig:
             raise ValueError(
                 f"noise_levels must be >= 2 distinct values in [0, 1] including 0, got {self.noise_levels}"
             )
+        seen: dict[float, float] = {}
+        for p in levels:
+            a = applied_fraction(p, self.set_size)
+            if a in seen:
+                raise ValueError(
+                    f"noise levels {seen[a]:g} and {p:g} both replace {round(a * self.set_size)} of "
+                    f"{self.set_size} images (applied fraction {a:g}): they measure the same curve; "
+                    f"drop one or change set_size"
+                )
+            seen[a] = p
         if self.num_free_sets is not None and self.num_free_sets < 2:
             raise ValueError(
                 f"num_free_sets must be >= 2 (negatives need two sets), got {self.num_free_sets}"
@@ -110,6 +172,12 @@ class FacesBenchConfig:
     def images_per_identity(self) -> int:
         return max(self.set_size, max(self.context_sizes))
 
+    def inexact_noise_levels(self) -> list[float]:
+        """The nominal levels p whose p·set_size is not an integer (applied fraction != p)."""
+        return [
+            p for p in sorted(self.noise_levels) if abs(p * self.set_size - round(p * self.set_size)) > 1e-9
+        ]
+
 
 # ----------------------------------------------------------------------------------
 # Images and embeddings
@@ -118,7 +186,8 @@ class FacesBenchConfig:
 
 def open_identities(data, cfg: FacesBenchConfig, resolution: int, cache_dir, progress: bool):
     """The split with a fixed choice of ``cfg.images_per_identity`` images per identity,
-    and the identities scored (indices into it)."""
+    and the identities scored (indices into it). Raises ValueError when fewer than two
+    identities qualify or two scored identities share a name (their set seeds would)."""
     ds = VGGFace2Sets(
         data,
         cfg.split,
@@ -136,27 +205,40 @@ def open_identities(data, cfg: FacesBenchConfig, resolution: int, cache_dir, pro
             f"{cfg.images_per_identity} images in split {cfg.split!r}, found {len(ds)}"
         )
     count = len(ds) if cfg.max_identities is None else min(cfg.max_identities, len(ds))
-    return ds, [int(i) for i in np.linspace(0, len(ds) - 1, count).round()]
-
-
-def _batched(fn, items: torch.Tensor, progress: bool, desc: str) -> torch.Tensor:
-    """Apply ``fn`` to consecutive chunks of ``GENERATION_BATCH`` rows of ``items`` (B, ...)
-    and concatenate the results along dim 0."""
-    chunks = range(0, len(items), GENERATION_BATCH)
-    return torch.cat(
-        [fn(items[s : s + GENERATION_BATCH]) for s in tqdm(chunks, desc=desc, disable=not progress)]
-    )
+    picks = [int(i) for i in np.linspace(0, len(ds) - 1, count).round()]
+    names = [ds.names[i] for i in picks]
+    if len(set(names)) != len(names):
+        dup = sorted({x for x in names if names.count(x) > 1})
+        raise ValueError(f"{data}: scored identities share names {dup[:5]}: a name must identify a set")
+    return ds, picks
 
 
 def _embed_sets(embedder: Embedder, sets: torch.Tensor) -> np.ndarray:
-    """sets (B, n, 3, H, W) in [0, 1] -> embeddings (B, n, D)."""
-    b, n = sets.shape[:2]
-    return embedder.embed(sets.flatten(0, 1)).reshape(b, n, -1).numpy()  # (B*n, D) -> (B, n, D)
+    """sets (B, n, 3, H, W) in [0, 1] -> embeddings (B, n, D), each set embedded on its own
+    (one batch of its n images): an embedder's float results vary with the batch size
+    (~1e-7), enough to flip near-tied pair scores, so a set's embeddings must not depend on
+    which sets share its chunk."""
+    return np.stack([embedder.embed(s).numpy() for s in sets])  # B x (n, D)
 
 
-def label_noise_pool(ds: VGGFace2Sets, picks: list[int]) -> tuple[torch.Tensor, np.ndarray]:
-    """The images of the scored identities outside their evaluated choice (K, 3, H, W) and
-    their identity labels (K,): the replacements of Figure 8(c)."""
+def _check_chunk(chunk: int) -> None:
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer (sets per forward pass), got {chunk!r}")
+
+
+def _in_chunks(fn, count: int, chunk: int, progress: bool, desc: str) -> np.ndarray:
+    """np.concatenate of ``fn(start, stop)`` over consecutive slices [start, stop) of
+    ``range(count)`` of ``chunk`` items (each result an array (stop - start, ...))."""
+    starts = range(0, count, chunk)
+    return np.concatenate(
+        [fn(s, min(s + chunk, count)) for s in tqdm(starts, desc=desc, disable=not progress)]
+    )
+
+
+def label_noise_pool(ds: VGGFace2Sets, picks: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate replacements of Figure 8(c), without loading them: the flat rows (K,)
+    of the scored identities' images outside their evaluated choice and the identity
+    labels (K,) (indices into ``ds``)."""
     rows, labels = [], []
     for i in picks:
         chosen = set(ds.view_choice(i).tolist())
@@ -168,7 +250,7 @@ def label_noise_pool(ds: VGGFace2Sets, picks: list[int]) -> tuple[torch.Tensor, 
             "label noise needs test images outside the evaluated sets, but every identity has exactly "
             f"{ds.set_size} images; lower --set-size/--context-sizes or use identities with more images"
         )
-    return ds.flat_images(rows), np.asarray(labels)
+    return np.asarray(rows, dtype=np.int64), np.asarray(labels)
 
 
 # ----------------------------------------------------------------------------------
@@ -179,105 +261,147 @@ def label_noise_pool(ds: VGGFace2Sets, picks: list[int]) -> tuple[torch.Tensor, 
 @dataclass
 class Curve:
     """One ROC curve of the report: its condition (curve name, context size or None,
-    noise level) and its scored pairs."""
+    nominal noise level and the applied fraction round(p·n)/n) and its scored pairs."""
 
     curve: str
     context_size: int | None
     noise: float
+    applied_noise: float
     pairs: Pairs
 
 
 def measure_curves(
-    sdn: SDN, embedder: Embedder, ds: VGGFace2Sets, picks: list[int], cfg: FacesBenchConfig, progress: bool
+    sdn: SDN,
+    embedder: Embedder,
+    ds: VGGFace2Sets,
+    picks: list[int],
+    cfg: FacesBenchConfig,
+    progress: bool,
+    chunk: int = 32,
 ) -> list[Curve]:
-    """Generate, embed and pair every set of Figure 8(a)-(c)."""
-    n, seed = cfg.set_size, cfg.seed
-    images = torch.stack([ds[i]["images"] for i in picks])  # (I, m, 3, H, W)
-    real = _embed_sets(embedder, images[:, :n])  # (I, n, D)
-    curves = [Curve("real", None, 0.0, within_set_pairs(list(real), seed, cfg.neg_per_pos))]
-    for k in sorted(set(cfg.context_sizes) | {n}):
-        recon = _batched(
-            lambda x, k=k: sdn.reconstruct(x[:, :k], n, seed=seed + k), images, progress, f"recon k={k}"
-        )  # (I, n, 3, H, W)
-        emb = _embed_sets(embedder, recon)
-        curves.append(Curve("recon", k, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
+    """Generate, embed and pair every set of Figure 8(a)-(c), ``chunk`` sets per forward
+    pass; the result does not depend on ``chunk`` (module docstring)."""
+    _check_chunk(chunk)
+    n, seed, count = cfg.set_size, cfg.seed, len(picks)
+    recon_seeds = set_seeds(seed, STREAM_RECON, [ds.names[i] for i in picks])
+    ks = sorted(set(cfg.context_sizes) | {n})
+    real_parts: list[np.ndarray] = []
+    recon_parts: dict[int, list[np.ndarray]] = {k: [] for k in ks}
+    for s in tqdm(range(0, count, chunk), desc="real and reconstructions", disable=not progress):
+        images = torch.stack([ds[i]["images"] for i in picks[s : s + chunk]])  # (c, m, 3, H, W)
+        real_parts.append(_embed_sets(embedder, images[:, :n]))  # (c, n, D)
+        for k in ks:
+            recon = sdn.reconstruct(images[:, :k], n, seed=recon_seeds[s : s + chunk])  # (c, n, 3, H, W)
+            recon_parts[k].append(_embed_sets(embedder, recon))
+    real = np.concatenate(real_parts)  # (I, n, D)
+    curves = [Curve("real", None, 0.0, 0.0, within_set_pairs(list(real), seed, cfg.neg_per_pos))]
+    for k in ks:
+        emb = np.concatenate(recon_parts[k])  # (I, n, D)
+        curves.append(Curve("recon", k, 0.0, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
         curves.append(
-            Curve("recon and real", k, 0.0, cross_set_pairs(list(emb), list(real), seed, cfg.neg_per_pos))
+            Curve(
+                "recon and real", k, 0.0, 0.0, cross_set_pairs(list(emb), list(real), seed, cfg.neg_per_pos)
+            )
         )
-    num_free = cfg.num_free_sets or len(picks)
-    for prior in ("learned", "uniform"):
-        sets = sdn.sample(num_free, n, prior, seed=seed)  # (num_free, n, 3, H, W)
-        name = "free samples" if prior == "learned" else "uniform samples"
+    num_free = cfg.num_free_sets or count
+    for prior, stream, name in (
+        ("learned", STREAM_LEARNED, "free samples"),
+        ("uniform", STREAM_UNIFORM, "uniform samples"),
+    ):
+        seeds = set_seeds(seed, stream, range(num_free))
+        emb = _in_chunks(
+            lambda a, b, prior=prior, seeds=seeds: _embed_sets(
+                embedder, sdn.sample(b - a, n, prior, seed=seeds[a:b])
+            ),
+            num_free,
+            chunk,
+            progress,
+            name,
+        )  # (num_free, n, D)
+        curves.append(Curve(name, None, 0.0, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
+    pool_rows, pool_labels = label_noise_pool(ds, picks)
+    labels = np.asarray(picks)
+    levels = [float(p) for p in sorted(cfg.noise_levels) if p > 0]
+    draws = {p: draw_replacements([n] * count, p, pool_labels, labels, rng=seed) for p in levels}
+    needed = np.unique(np.concatenate([d.drawn_rows for d in draws.values()]))  # (U,) pool indices
+    pool = _in_chunks(  # one embedder batch at a time: the embedder's own batches, whatever chunk is
+        lambda a, b: embedder.embed(ds.flat_images(pool_rows[needed[a:b]])).numpy(),
+        len(needed),
+        embedder.batch_size,
+        progress,
+        "label-noise replacements",
+    )  # (U, D)
+    for p in levels:
+        noisy = apply_replacements(list(real), draws[p].reindexed(needed), pool, pool_labels[needed], labels)
         curves.append(
-            Curve(name, None, 0.0, within_set_pairs(list(_embed_sets(embedder, sets)), seed, cfg.neg_per_pos))
+            Curve("real", None, p, noisy.applied, within_set_pairs(noisy.sets, seed, cfg.neg_per_pos))
         )
-    pool_images, pool_labels = label_noise_pool(ds, picks)
-    pool = embedder.embed(pool_images).numpy()
-    for p in sorted(cfg.noise_levels):
-        if p == 0:
-            continue
-        noisy = contaminate(list(real), p, pool, pool_labels, labels=np.asarray(picks), rng=seed)
-        curves.append(Curve("real", None, float(p), within_set_pairs(noisy.sets, seed, cfg.neg_per_pos)))
     return curves
 
 
 def summary_rows(curves: list[Curve], cfg: FacesBenchConfig) -> pd.DataFrame:
     """Tidy summary, one row per (curve, context_size, noise, metric): mean (the value on
-    all pairs), ci_low, ci_high (identity bootstrap, 95%) and n (identities). Metrics:
-    auc, tpr@<fpr>, eer (fractions), n_pos, n_neg (pair counts, CI = value), and
-    equivalent_label_noise@<fpr> (a fraction of each set, clipped to the measured noise
-    levels; the exact bound is in equivalent_noise.csv)."""
-    rows, tpr_ci = [], {}
+    all pairs), ci_low, ci_high (identity bootstrap, 95%; NaN when fewer than
+    MIN_PER_STRATUM identities), n (identities) and under_resolved (True for a TPR at an
+    FPR below 1/n_neg of the curve, and for an equivalent noise whose curve or calibration
+    curves are so at that FPR; False elsewhere). ``applied_noise`` is the fraction of each
+    set actually replaced, round(noise·n)/n. Metrics: auc, tpr@<fpr>, eer (fractions),
+    n_pos, n_neg (pair counts, CI = value), and equivalent_label_noise@<fpr> (an applied
+    fraction of each set, clipped to the measured levels; the exact bound is in
+    equivalent_noise.csv, the ``text`` column)."""
+    rows, measured = [], {}
     for c in curves:
         s = summarize(
             c.pairs.scores,
             c.pairs.labels,
-            c.pairs.identity,
+            c.pairs.identities,
             ci=True,
             n_boot=cfg.bootstrap,
             rng=cfg.seed,
             fpr_targets=cfg.fpr_targets,
         )
-        cond = {"curve": c.curve, "context_size": c.context_size, "noise": c.noise}
-        n_ids = len(np.unique(c.pairs.identity))
+        cond = {
+            "curve": c.curve,
+            "context_size": c.context_size,
+            "noise": c.noise,
+            "applied_noise": c.applied_noise,
+        }
+        n_ids = c.pairs.n_identities
         values = s.as_dict()
-        for metric in ["auc", *(fpr_key(t) for t in cfg.fpr_targets), "eer"]:
-            lo, hi = s.ci[metric]
+        unresolved = {fpr_key(t) for t in s.under_resolved}
+        for metric in ["auc", *(fpr_key(t) for t in cfg.fpr_targets), "eer", "n_pos", "n_neg"]:
+            v = values[metric]
+            lo, hi = s.ci.get(metric, (v, v))  # pair counts: CI = value
             rows.append(
-                {**cond, "metric": metric, "mean": values[metric], "ci_low": lo, "ci_high": hi, "n": n_ids}
-            )
-        for metric in ("n_pos", "n_neg"):
-            rows.append(
-                {
-                    **cond,
-                    "metric": metric,
-                    "mean": values[metric],
-                    "ci_low": values[metric],
-                    "ci_high": values[metric],
-                    "n": n_ids,
-                }
-            )
-        tpr_ci[(c.curve, c.context_size, c.noise)] = (values, s.ci, n_ids)
-    levels = sorted(cfg.noise_levels)
+                {**cond, "metric": metric, "mean": v, "ci_low": lo, "ci_high": hi, "n": n_ids,
+                 "under_resolved": metric in unresolved}
+            )  # fmt: skip
+        measured[(c.curve, c.context_size, c.noise)] = (c, values, s, n_ids)
+    real = sorted((c for c, *_ in measured.values() if c.curve == "real"), key=lambda c: c.noise)
+    applied = [c.applied_noise for c in real]
     for f in cfg.noise_fprs:
         key = fpr_key(f)
-        noisy = [tpr_ci[("real", None, float(p))][0][key] for p in levels]
-        for (curve, context, noise), (values, ci, n_ids) in tpr_ci.items():
-            if curve == "real":
+        noisy = [measured[("real", None, c.noise)][1][key] for c in real]
+        calib_unres = any(is_under_resolved(f, c.pairs.n_neg) for c in real)
+        for c, values, s, n_ids in measured.values():
+            if c.curve == "real":
                 continue
-            eq = equivalent_label_noise(levels, noisy, values[key])
-            lo = equivalent_label_noise(levels, noisy, ci[key][1]).value  # more TPR -> less noise
-            hi = equivalent_label_noise(levels, noisy, ci[key][0]).value
+            eq = equivalent_label_noise(applied, noisy, values[key])
+            lo, hi = s.ci[key]
+            if has_interval(lo, hi):  # more TPR -> less noise
+                lo, hi = (equivalent_label_noise(applied, noisy, t).value for t in (hi, lo))
             rows.append(
                 {
-                    "curve": curve,
-                    "context_size": context,
-                    "noise": noise,
+                    "curve": c.curve,
+                    "context_size": c.context_size,
+                    "noise": c.noise,
+                    "applied_noise": c.applied_noise,
                     "metric": f"equivalent_label_noise@{f:g}",
                     "mean": eq.value,
                     "ci_low": lo,
                     "ci_high": hi,
                     "n": n_ids,
+                    "under_resolved": calib_unres or f in s.under_resolved,
                     "text": eq.format(),
                 }
             )
@@ -285,13 +409,18 @@ def summary_rows(curves: list[Curve], cfg: FacesBenchConfig) -> pd.DataFrame:
 
 
 def equivalent_noise_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """equivalent_noise.csv: per curve and FPR, the equivalent label noise ``value`` with
-    its interval and ``text`` ("0.23", or "< 0" / "> 0.5" outside the measured levels).
-    Not a tidy summary (no ``mean`` column): the same numbers are rows of summary.csv."""
+    """equivalent_noise.csv: per curve and FPR, the equivalent label noise ``value`` (an
+    applied fraction) with its interval (NaN when none exists), ``text`` ("0.23", or
+    "< 0" / "> 0.5" outside the measured levels) and ``under_resolved``; ``noise`` and
+    ``applied_noise`` are the curve's own nominal and applied noise. Not a tidy summary (no
+    ``mean`` column): the same numbers are rows of summary.csv."""
     eq = summary[summary.metric.str.startswith("equivalent_label_noise")].copy()
-    eq.insert(3, "fpr", eq.metric.str.split("@").str[1].astype(float))
+    eq.insert(4, "fpr", eq.metric.str.split("@").str[1].astype(float))
     eq = eq.rename(columns={"mean": "value"}).drop(columns=["metric", "n"])
-    return eq[["curve", "context_size", "noise", "fpr", "value", "ci_low", "ci_high", "text"]]
+    return eq[
+        ["curve", "context_size", "noise", "applied_noise", "fpr", "value", "ci_low", "ci_high", "text",
+         "under_resolved"]
+    ]  # fmt: skip
 
 
 def curve_points(curves: list[Curve]) -> pd.DataFrame:
@@ -325,17 +454,42 @@ def _value(summary: pd.DataFrame, curve: str, metric: str, context=None, noise: 
     return summary[sel].iloc[0]
 
 
+def _interval(r, digits: int = 3) -> str:
+    """ "[lo, hi]" of a summary row, or "[n too small]" when no interval exists."""
+    if not has_interval(r["ci_low"], r["ci_high"]):
+        return f"[{N_TOO_SMALL}]"
+    return f"[{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+
+
+def _dagger(r) -> str:
+    """ " †" for an under-resolved summary row, else ""."""
+    return " †" if r["under_resolved"] else ""
+
+
 def _fmt(r) -> str:
-    return f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+    """A summary row as "value [lo, hi]", with † when under-resolved."""
+    return f"{r['mean']:.3f} {_interval(r)}{_dagger(r)}"
 
 
 def _verdict(better: pd.Series, worse: pd.Series) -> str:
-    """'yes' when ``better``'s interval lies above ``worse``'s, 'no' when below, else 'not separated'."""
+    """'yes' when ``better``'s interval lies above ``worse``'s, 'no' when below, 'n too small'
+    when either interval does not exist, else 'not separated'."""
+    if not (
+        has_interval(better["ci_low"], better["ci_high"]) and has_interval(worse["ci_low"], worse["ci_high"])
+    ):
+        return N_TOO_SMALL
     if better["ci_low"] > worse["ci_high"]:
         return "yes"
     if better["ci_high"] < worse["ci_low"]:
         return "no (the reverse holds)"
     return "not separated (CIs overlap)"
+
+
+def _contains(r, value: float) -> str:
+    """'yes' when the row's interval contains ``value``, 'no' when not, 'n too small' without one."""
+    if not has_interval(r["ci_low"], r["ci_high"]):
+        return N_TOO_SMALL
+    return "yes" if r["ci_low"] <= value <= r["ci_high"] else "no"
 
 
 def summary_markdown(summary: pd.DataFrame, cfg: FacesBenchConfig, header: str) -> str:
@@ -368,10 +522,23 @@ def summary_markdown(summary: pd.DataFrame, cfg: FacesBenchConfig, header: str) 
             row(f"recon and real, context {k}", "recon and real", k),
         ]
     lines += ["", "### Figure 8(c): real sets with label noise", "", head, rule]
-    lines += [row(f"real, noise {p:g}", "real", None, float(p)) for p in sorted(cfg.noise_levels)]
+    for p in sorted(cfg.noise_levels):
+        a = _value(summary, "real", "auc", None, float(p))["applied_noise"]
+        lines.append(row(f"real, noise {p:g} (applied {a:.3g})", "real", None, float(p)))
+    inexact = cfg.inexact_noise_levels()
     lines += [
         "",
-        "### Equivalent label noise",
+        f"Noise p nominal, applied = round(p·{n})/{n} images replaced per set of {n}.",
+    ]
+    if inexact:
+        lines.append(
+            f"Warning: p·{n} is not an integer for p = {', '.join(f'{p:g}' for p in inexact)}; the applied "
+            f"fractions ({', '.join(f'{applied_fraction(p, n):.3g}' for p in inexact)}) are what is measured "
+            "and what equivalent label noise interpolates over."
+        )
+    lines += [
+        "",
+        "### Equivalent label noise (applied fraction)",
         "",
         "| curve | " + " | ".join(f"at FPR {f:g}" for f in cfg.noise_fprs) + " |",
         "|---|" + "---:|" * len(cfg.noise_fprs),
@@ -379,47 +546,58 @@ def summary_markdown(summary: pd.DataFrame, cfg: FacesBenchConfig, header: str) 
     eq = summary[summary.metric.str.startswith("equivalent_label_noise")]
     for (curve, context), g in eq.groupby(["curve", "context_size"], dropna=False, sort=False):
         label = curve if pd.isna(context) else f"{curve}, context {int(context)}"
-        cells = [f"{r['text']} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" for r in g.to_dict("records")]
+        cells = [f"{r['text']} {_interval(r, 2)}{_dagger(r)}" for r in g.to_dict("records")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "### The paper's statements, checked",
         "",
-        "| statement (paper, VGGFace2 at 128 px) | here | holds |",
-        "|---|---|---|",
+        "| statement (paper, VGGFace2 at 128 px) | reading | here | holds |",
+        "|---|---|---|---|",
     ]
     real_auc, recon_auc = _value(summary, "real", "auc"), _value(summary, "recon", "auc", n)
+    gap = _verdict(real_auc, recon_auc)
+    gap_text = gap if gap == N_TOO_SMALL else ("CIs overlap" if gap.startswith("not") else "CIs separated")
     lines.append(
-        f"| reconstructions are close to real sets (AUC) | recon {_fmt(recon_auc)} vs real {_fmt(real_auc)} "
-        f"| gap {real_auc['mean'] - recon_auc['mean']:+.3f}; "
-        f"{'CIs overlap' if _verdict(real_auc, recon_auc).startswith('not') else 'CIs separated'} |"
+        f"| reconstructions are close to real sets (AUC) | `recon` vs `real` | recon {_fmt(recon_auc)} vs "
+        f"real {_fmt(real_auc)} | gap {real_auc['mean'] - recon_auc['mean']:+.3f}; {gap_text} |"
     )
     free, uni = _value(summary, "free samples", "auc"), _value(summary, "uniform samples", "auc")
     lines.append(
-        f"| free samples beat uniform samples (AUC) | {_fmt(free)} vs {_fmt(uni)} | {_verdict(free, uni)} |"
+        f"| free samples beat uniform samples (AUC) | `free samples` vs `uniform samples` | {_fmt(free)} vs "
+        f"{_fmt(uni)} | {_verdict(free, uni)} |"
     )
     ks = sorted(cfg.context_sizes)
     lo_k, hi_k = (_value(summary, "recon and real", "auc", k) for k in (ks[0], ks[-1]))
     lines.append(
-        f"| more context brings recon closer to real (recon and real AUC, context {ks[0]} -> {ks[-1]}) "
+        f"| more context brings recon closer to real (AUC, context {ks[0]} -> {ks[-1]}) | `recon and real` "
         f"| {_fmt(lo_k)} -> {_fmt(hi_k)} | {_verdict(hi_k, lo_k)} |"
     )
     if 0.1 in cfg.noise_fprs:
-        r = eq[
-            (eq.curve == "recon") & (eq.context_size == n) & (eq.metric == "equivalent_label_noise@0.1")
-        ].iloc[0]
-        lines.append(
-            f"| at FPR 10% reconstructions equal real sets with 25% label noise "
-            f"| {r['text']} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
-            f"{'yes' if r['ci_low'] <= 0.25 <= r['ci_high'] else 'no'} |"
+        readings = (
+            ("recon", "`recon` curve (reconstructions among themselves)"),
+            ("recon and real", "`recon and real` curve (the paper's calibration of its gap to `real`)"),
         )
+        for curve, reading in readings:
+            r = eq[(eq.curve == curve) & (eq.context_size == n) & (eq.metric == "equivalent_label_noise@0.1")]
+            r = r.iloc[0]
+            lines.append(
+                f"| at FPR 10% reconstructions equal real sets with {PAPER_EQUIVALENT_NOISE:.0%} label noise "
+                f"| {reading}, context {n} | {r['text']} {_interval(r, 2)}{_dagger(r)} "
+                f"| {_contains(r, PAPER_EQUIVALENT_NOISE)} |"
+            )
     lines += [
         "",
-        "Values: the statistic on all pairs [95% CI, identities resampled]; TPR at FPR by linear",
-        "interpolation of the ROC; pairs: positives / sampled negatives. Equivalent label noise: the",
-        "noise p at which real sets' TPR equals the curve's (text '< 0' / '> max' outside the measured",
-        "levels); its interval maps the curve's TPR interval only. The paper reports curves only;",
-        "its statements are qualitative.",
+        "Values: the statistic on all pairs [95% CI, identities resampled: a positive weighted by its",
+        "identity's count, a negative by the product of its two identities' counts]; "
+        f"'{N_TOO_SMALL}': fewer than {MIN_PER_STRATUM}",
+        "identities, no interval and no verdict. TPR at FPR by linear interpolation of the ROC; pairs:",
+        "positives / sampled negatives. † under-resolved: the target FPR is below 1/n_neg of the curve",
+        "(or, for equivalent noise, of a calibration curve), so the value is read on the curve's first",
+        "segment and is not resolved by the data. Equivalent label noise: the applied fraction of",
+        "replaced images at which real sets' TPR equals the curve's (text '< 0' / '> max' outside the",
+        "measured levels); its interval maps the curve's TPR interval only. The paper reports curves",
+        "only; its statements are qualitative.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -480,19 +658,39 @@ def write_sample_figures(
     sdn: SDN, ds: VGGFace2Sets, picks: list[int], cfg: FacesBenchConfig, out: Path
 ) -> list[Path]:
     """Fig. 6/10 (input sets above their reconstructions) and Fig. 7/12 (sets from the
-    learned prior above sets from the uniform prior), four sets each."""
+    learned prior above sets from the uniform prior), four sets each: the very sets scored
+    (the same set seeds as ``measure_curves``)."""
     shown = [picks[int(j)] for j in np.linspace(0, len(picks) - 1, min(4, len(picks))).round()]
     n, res = cfg.set_size, sdn.resolution
+    seeds = set_seeds(cfg.seed, STREAM_RECON, [ds.names[i] for i in shown])
     rows = []
-    for i in shown:
+    for i, s in zip(shown, seeds, strict=True):
         real = ds[i]["images"][:n]
-        rows += [strip(real), strip(sdn.reconstruct(real[None], n, seed=cfg.seed + i)[0]), white(4, n * res)]
+        rows += [strip(real), strip(sdn.reconstruct(real[None], n, seed=[s])[0]), white(4, n * res)]
     paths = [save_rows(out / "fig6_input_vs_reconstruction.png", rows)]
-    learned = sdn.sample(len(shown), n, "learned", seed=cfg.seed)
-    uniform = sdn.sample(len(shown), n, "uniform", seed=cfg.seed)
+    learned = sdn.sample(
+        len(shown), n, "learned", seed=set_seeds(cfg.seed, STREAM_LEARNED, range(len(shown)))
+    )
+    uniform = sdn.sample(
+        len(shown), n, "uniform", seed=set_seeds(cfg.seed, STREAM_UNIFORM, range(len(shown)))
+    )
     rows = [strip(s) for s in learned] + [white(8, n * res)] + [strip(s) for s in uniform]
     paths.append(save_rows(out / "fig7_learned_vs_uniform_prior.png", rows))
     return paths
+
+
+def training_disclosure(sdn: SDN) -> dict:
+    """How the SDN was trained, for the report header and manifest: precision (autocast
+    dtype, fp32 = none), channels_last, the active aids (empty = the faithful recipe) and
+    the generator's BatchNorm mode in the θ step."""
+    precision = sdn.cfg.train.precision
+    return {
+        "precision": precision,
+        "autocast": None if precision == "fp32" else precision,
+        "channels_last": sdn.cfg.train.channels_last,
+        "aids": sdn.cfg.aids.active(),
+        "theta_step_generator_bn": THETA_STEP_GENERATOR_BN,
+    }
 
 
 def run_faces_benchmark(
@@ -505,29 +703,43 @@ def run_faces_benchmark(
     cache_dir=None,
     progress: bool = True,
     command: str = "",
+    chunk: int = 32,
 ) -> dict:
     """Run the benchmark and write the report folder; returns the manifest.
 
     embedder: ``facenet-vggface2``, ``facenet-casia``, or a verifier checkpoint path
-    (``weights``: the facenet weights file, default under $TORCH_HOME/checkpoints)."""
+    (``weights``: the facenet weights file, default under $TORCH_HOME/checkpoints).
+    chunk: sets generated per forward pass (memory only: the report does not depend on it)."""
     cfg.validate()
+    _check_chunk(chunk)
+    for p in cfg.inexact_noise_levels():
+        warnings.warn(
+            f"label noise {p:g} with sets of {cfg.set_size}: p·n = {p * cfg.set_size:g} is not an integer; "
+            f"the applied fraction is {applied_fraction(p, cfg.set_size):g}",
+            stacklevel=2,
+        )
     start = time.time()
     out = Path(out)
     sdn = SDN.from_checkpoint(sdn_ckpt)
     emb = load_embedder(embedder, weights)
     ds, picks = open_identities(data, cfg, sdn.resolution, cache_dir, progress)
     out.mkdir(parents=True, exist_ok=True)
-    curves = measure_curves(sdn, emb, ds, picks, cfg, progress)
+    curves = measure_curves(sdn, emb, ds, picks, cfg, progress, chunk=chunk)
     summary = summary_rows(curves, cfg)
     points = curve_points(curves)
     atomic_write_text(out / "curves.csv", points.to_csv(index=False))
     atomic_write_text(out / "equivalent_noise.csv", equivalent_noise_table(summary).to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.drop(columns="text").to_csv(index=False))
-    sdn_cfg = sdn.cfg
+    sdn_cfg, training = sdn.cfg, training_disclosure(sdn)
+    aids = ", ".join(f"{k}={v}" for k, v in training["aids"].items()) or "none"
     header = (
         f"# Faces benchmark (Figure 8)\n\nSDN `{Path(sdn_ckpt).name}` (preset {sdn_cfg.preset}, recipe "
-        f"{sdn_cfg.recipe}), embedder `{emb.name}` ({emb.resolution} px); data `{data}` split {cfg.split}, "
-        f"{len(picks)} identities, sets of {cfg.set_size} at {sdn.resolution} px, crop {cfg.crop}."
+        f"{sdn_cfg.recipe}; trained in {training['precision']}"
+        f"{' autocast' if training['autocast'] else ''}, channels_last "
+        f"{'yes' if training['channels_last'] else 'no'}; aids: {aids}; generator BatchNorm in the θ step: "
+        f"{THETA_STEP_GENERATOR_BN}), embedder `{emb.name}` ({emb.resolution} px); data `{data}` split "
+        f"{cfg.split}, {len(picks)} identities, sets of {cfg.set_size} at {sdn.resolution} px, "
+        f"crop {cfg.crop}."
     )
     atomic_write_text(out / "summary.md", summary_markdown(summary, cfg, header))
     plot_figure8(points, cfg, out)
@@ -536,12 +748,13 @@ def run_faces_benchmark(
         "benchmark": "faces",
         "command": command or " ".join(sys.argv),
         "config": asdict(cfg),
+        "execution": {"chunk": chunk},
         "sdn_checkpoint": {
             "path": str(sdn_ckpt),
             "sha256": sha256_file(sdn_ckpt),
             "preset": sdn_cfg.preset,
             "recipe": sdn_cfg.recipe,
-            "aids": sdn_cfg.aids.active(),
+            **training,
         },
         "embedder": {
             "name": emb.name,
@@ -555,6 +768,7 @@ def run_faces_benchmark(
             "split": cfg.split,
             "fingerprint": ds.fingerprint(),
             "identities": len(picks),
+            "subset_sha256": subset_digest([ds.names[i] for i in picks]),
             "skipped_identities": ds.skipped_identities,
             "images_per_identity": cfg.images_per_identity,
         },

@@ -9,16 +9,47 @@ pooled over the 16 views).
   generates 16 views; M̂_k from those 16; metrics(M̂_k, M).
 - Table 2: OccNet IoU (over ``points.npz``) of the mesh from the first v real views
   against the ground-truth occupancy, v in ``table2_views`` (1 and 5 in the paper).
-- Ground-truth rows (only possible on synthetic data or with meshes): M vs the
-  ground-truth mesh, and M̂ (16 from 16) vs the ground-truth mesh.
+- Ground-truth rows: M vs the ground truth (``gt_real``), and M̂ (16 from 16) vs the ground
+  truth (``gt_recon``). The ground truth (column ``gt_source``) is the object's mesh
+  ``model.ply`` when present (``mesh``: :func:`evaluation.geometry.compare_meshes`), else,
+  as in real ShapeNet preprocessed by OccNet, its point files (``point files``:
+  :func:`evaluation.geometry.compare_to_point_files`): CD x10^3 against 2048 points and
+  Chamfer-L1, normal consistency and F-score against ``dense_points`` points drawn from
+  ``pointcloud.npz``, and the paper's volume IoU estimated over the uniform points of
+  ``points.npz``. Both sources add ``occnet_iou`` over ``points.npz``.
 
 Metrics per pair (:mod:`evaluation.geometry`): CD x10^3 (the paper's), Chamfer-L1,
-normal consistency, F-score at 1%, the paper's volume IoU. Each figure is reported
-per category and as the mean of the category means, with a 95% bootstrap confidence
-interval (objects resampled within each category).
+normal consistency, F-score at 1%, the paper's volume IoU.
 
-The generated views of an object are seeded by (seed, object index), so a report
-does not depend on ``--workers``.
+Per-object status (objects.csv):
+
+- ``mesh_status``: ``ok``; ``empty`` when the predicted or the reference mesh has no faces
+  (the pair scores the documented worst value, or the best when both are empty); ``failed``
+  when the volume IoU cannot be estimated (:class:`evaluation.geometry.VolumeSamplingError`:
+  the mesh encloses no volume or fills less than 0.05% of its bounding box): ``iou`` is NaN
+  and left out of its mean and n, the other metrics are kept.
+- ``watertight``: False when a mesh whose containment the row uses is not watertight; its
+  inside test is then the majority vote of ray parities (:func:`evaluation.geometry.mesh_occupancy`).
+
+Summary CSVs (tidy: table, metric, k, category, mean, ci_low, ci_high, n): each metric per
+category and as the mean of the category means, with a 95% percentile bootstrap interval
+(objects resampled within each category). An interval exists only when every resampled
+category has at least ``MIN_PER_STRATUM`` (3) objects (:mod:`evaluation.intervals`);
+otherwise ci_low and ci_high are NaN and tables.md prints "n too small". Extra metric rows:
+
+- ``cd_median``: the median of the per-object CD x10^3 in the ``mean`` column (the mean of
+  the category medians in the "mean of categories" row), bootstrapped the same way: robust
+  to the worst-case values of empty meshes;
+- ``n_empty``, ``n_failed``, ``n_not_watertight``: counts of the rows with that status in
+  the ``mean`` column (summed over categories in the "mean of categories" row), n = objects,
+  no interval.
+
+Seeds (DESIGN.md §6): an object's reconstructions are seeded by
+``set_seed(seed, STREAM_RECON, "synset/object_id")`` in every condition (Table 1(a), every k
+of Table 1(b): common random numbers), its figure sets by ``STREAM_FIGURE``; the surface and
+volume samples of each row by ``set_seed(seed, STREAM_GEOMETRY, "synset/object_id|table|k")``;
+each category's bootstrap by ``set_seed(seed, STREAM_BOOTSTRAP, category)``. So an object's
+rows do not depend on ``--workers``, the evaluation order or the other objects scored.
 """
 
 from __future__ import annotations
@@ -26,6 +57,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -36,17 +68,39 @@ import torch
 import trimesh
 from tqdm import tqdm
 
-from evaluation.geometry import compare_meshes, mesh_occupancy, occupancy_iou
+from evaluation.geometry import (
+    SurfaceSample,
+    VolumeSamplingError,
+    compare_to_point_files,
+    is_empty,
+    mesh_occupancy,
+    occupancy_iou,
+    surface_metrics,
+    volume_iou,
+)
+from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, excludes, has_interval, interval_exists
 from occnet_multiview.extract import extract_mesh
 from occnet_multiview.model import OccupancyNetwork
+from sdn.data.occnet_files import PointCloud, Points
 from sdn.data.shapenet import ShapeNetViews
 from sdn.io import atomic_write_text
 from sdn.model import SDN
+from sdn.seeding import STREAM_FIGURE, STREAM_RECON, set_seed
+from sdn.set_model import SetModel
 
 from .figures import save_plot, save_rows, strip, white
-from .manifest import finish_report, sha256_file
+from .manifest import finish_report, sha256_file, subset_digest
 
 METRICS = ("cd", "chamfer_l1", "normal_consistency", "f_score", "iou")
+COUNTS = ("n_empty", "n_failed", "n_not_watertight")  # count rows of the summary CSVs
+STATUS_OF_COUNT = {"n_empty": "empty", "n_failed": "failed"}
+# Streams of this module's own random draws (sdn.seeding's STREAM_* are the generated sets').
+STREAM_GEOMETRY = 100
+STREAM_BOOTSTRAP = 101
+GT_MESH, GT_POINT_FILES = "mesh", "point files"
+OBJECT_COLUMNS = ["category", "synset", "object_id", "table", "k", *METRICS, "occnet_iou", "mesh_status"]
+OBJECT_COLUMNS += ["watertight", "gt_source"]
+PRECISIONS = {"bf16": "bf16 autocast", "fp16": "fp16 autocast with loss scaling", "fp32": "fp32"}
 PAPER = {  # the paper's numbers: real ShapeNet, 128 px, 13 categories
     "table1a": {
         "cd": {1: 4.458, 4: 3.682, 8: 3.501, 16: 3.433},
@@ -88,16 +142,22 @@ class ShapeNetBenchConfig:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
 
 
-def load_models(sdn_ckpt, occnet_ckpt) -> tuple[SDN, OccupancyNetwork]:
-    """Both models, checking each checkpoint's kind and that their resolutions agree."""
-    sdn = SDN.from_checkpoint(sdn_ckpt)
+def load_models(model, occnet_ckpt) -> tuple[SetModel, OccupancyNetwork]:
+    """The set model (``model``: an SDN checkpoint path, or an object implementing
+    :class:`sdn.set_model.SetModel`, used as is) and the OccNet, checking each checkpoint's
+    kind and that their resolutions agree."""
+    set_model = model if isinstance(model, SetModel) else SDN.from_checkpoint(model)
     occ = OccupancyNetwork.from_checkpoint(occnet_ckpt)
-    if sdn.resolution != occ.resolution:
+    if set_model.resolution != occ.resolution:
         raise ValueError(
-            f"resolutions disagree: the SDN ({sdn_ckpt}) works at {sdn.resolution} px, "
+            f"resolutions disagree: the set model ({_model_name(model)}) works at {set_model.resolution} px, "
             f"the OccNet ({occnet_ckpt}) at {occ.resolution} px; train them at the same resolution"
         )
-    return sdn, occ
+    return set_model, occ
+
+
+def _model_name(model) -> str:
+    return f"{type(model).__name__} object" if isinstance(model, SetModel) else str(model)
 
 
 def open_split(data, cfg: ShapeNetBenchConfig, resolution: int, cache_dir, progress: bool) -> ShapeNetViews:
@@ -115,6 +175,55 @@ def _native_resolution(ds: ShapeNetViews) -> int:
         return im.size[0]
 
 
+def _object_key(ds: ShapeNetViews, index: int) -> str:
+    """The object's id ``synset/object_id``: its seeds and its entry in the subset digest."""
+    obj = ds.objects[index]
+    return f"{obj.synset}/{obj.object_id}"
+
+
+# ----------------------------------------------------------------------------------
+# Scoring one pair of shapes
+# ----------------------------------------------------------------------------------
+
+
+def _watertight(*meshes: trimesh.Trimesh) -> bool:
+    """True when every non-empty mesh is watertight (an empty one has no containment test)."""
+    return all(is_empty(m) or m.is_watertight for m in meshes)
+
+
+def score_meshes(pred: trimesh.Trimesh, ref: trimesh.Trimesh, rng: np.random.Generator, n_dense: int) -> dict:
+    """One row's metrics and status for a predicted mesh against a reference mesh.
+
+    Metrics of :func:`evaluation.geometry.surface_metrics` (``cd`` reported x10^3; ``n_dense``
+    points for the OccNet metrics) and ``iou`` (:func:`evaluation.geometry.volume_iou`, 2048
+    volume samples per mesh). ``mesh_status``: ``empty`` when either mesh has no faces (worst
+    or best values, as documented in :mod:`evaluation.geometry`), ``failed`` when a volume
+    cannot be sampled (``iou`` NaN), else ``ok``; ``watertight``: both meshes are."""
+    metrics = surface_metrics(pred, ref, rng, n_dense=n_dense)
+    metrics["cd"] *= 1e3  # reported x10^3, as in the paper
+    status = "empty" if is_empty(pred) or is_empty(ref) else "ok"
+    try:
+        metrics["iou"] = volume_iou(ref, pred, rng)
+    except VolumeSamplingError:
+        metrics["iou"], status = float("nan"), "failed"
+    return {**metrics, "mesh_status": status, "watertight": _watertight(pred, ref)}
+
+
+def score_point_files(
+    pred: trimesh.Trimesh, cloud: PointCloud, points: Points, rng: np.random.Generator, n_dense: int
+) -> dict:
+    """One row's metrics and status for a predicted mesh against ground-truth point files
+    (``pointcloud.npz``, ``points.npz``; :func:`evaluation.geometry.compare_to_point_files`,
+    ``cd`` reported x10^3). ``mesh_status`` is ``empty`` when the mesh has no faces, else ``ok``."""
+    metrics = compare_to_point_files(
+        pred, SurfaceSample(cloud.points, cloud.normals), points.points, points.occupancies, rng,
+        n_dense=n_dense,
+    )  # fmt: skip
+    metrics["cd"] *= 1e3
+    status = "empty" if is_empty(pred) else "ok"
+    return {**metrics, "mesh_status": status, "watertight": _watertight(pred)}
+
+
 # ----------------------------------------------------------------------------------
 # Per-object work (runs in worker processes)
 # ----------------------------------------------------------------------------------
@@ -122,12 +231,15 @@ def _native_resolution(ds: ShapeNetViews) -> int:
 _STATE: dict = {}
 
 
-def _init_worker(sdn_ckpt, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir, threads: int) -> None:
-    torch.set_num_threads(threads)
-    sdn, occ = load_models(sdn_ckpt, occnet_ckpt)
-    ds = open_split(data, cfg, sdn.resolution, cache_dir, progress=False)
+def _set_state(model: SetModel, occ: OccupancyNetwork, ds: ShapeNetViews, cfg: ShapeNetBenchConfig) -> None:
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
-    _STATE.update(sdn=sdn, occ=occ, ds=ds, cfg=cfg, threshold=threshold)
+    _STATE.update(model=model, occ=occ, ds=ds, cfg=cfg, threshold=threshold)
+
+
+def _init_worker(model, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir, threads: int) -> None:
+    torch.set_num_threads(threads)
+    set_model, occ = load_models(model, occnet_ckpt)
+    _set_state(set_model, occ, open_split(data, cfg, set_model.resolution, cache_dir, progress=False), cfg)
 
 
 def _mesh(images: torch.Tensor) -> trimesh.Trimesh:
@@ -135,51 +247,53 @@ def _mesh(images: torch.Tensor) -> trimesh.Trimesh:
     return extract_mesh(s["occ"], images, s["threshold"], s["cfg"].resolution0, s["cfg"].upsampling_steps)
 
 
+def _row_rng(seed: int, key: str, table: str, k: int) -> np.random.Generator:
+    """The surface and volume samples of one (object, table, k) row."""
+    return np.random.default_rng(set_seed(seed, STREAM_GEOMETRY, f"{key}|{table}|{k}"))
+
+
 def evaluate_object(index: int) -> list[dict]:
     """Every row of every table for one object (uses the worker's models and data)."""
     s = _STATE
-    cfg, ds, sdn = s["cfg"], s["ds"], s["sdn"]
-    obj = ds.objects[index]
-    rng = np.random.default_rng([cfg.seed, index])
+    cfg, ds, model = s["cfg"], s["ds"], s["model"]
+    obj, key = ds.objects[index], _object_key(ds, index)
     base = {"category": obj.category.split(",")[0], "synset": obj.synset, "object_id": obj.object_id}
     real = ds[index]["images"]  # (16, 3, H, W)
     m_real = _mesh(real)
+    recon_seed = [set_seed(cfg.seed, STREAM_RECON, key)]  # every condition: common random numbers
+    points = ds.points(index)
     rows = []
 
-    def pair(table: str, k: int, pred: trimesh.Trimesh, ref: trimesh.Trimesh) -> None:
-        metrics = compare_meshes(pred, ref, rng, n_dense=cfg.dense_points)
-        metrics["cd"] *= 1e3  # reported x10^3, as in the paper
-        rows.append({**base, "table": table, "k": k, **metrics})
+    def add(table: str, k: int, scores: dict, **extra) -> None:
+        rows.append({**base, "table": table, "k": k, **scores, **extra})
 
-    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + index)
-    recon16 = sdn.reconstruct(real[None], cfg.real_views, seed=gen)[0]  # (16, 3, H, W)
-    recon_meshes = {}
-    for k in cfg.recon_views:
-        recon_meshes[k] = _mesh(recon16[:k])
-        pair("table1a", k, recon_meshes[k], m_real)
+    recon16 = model.reconstruct(real[None], cfg.real_views, seed=recon_seed)[0]  # (16, 3, H, W)
+    recon_meshes = {k: _mesh(recon16[:k]) for k in cfg.recon_views}
+    full = recon_meshes[cfg.real_views] if cfg.real_views in recon_meshes else _mesh(recon16)
+    for k, mesh in recon_meshes.items():
+        add("table1a", k, score_meshes(mesh, m_real, _row_rng(cfg.seed, key, "table1a", k), cfg.dense_points))
     for k in cfg.input_views:
-        if k == cfg.real_views and cfg.real_views in recon_meshes:
-            mesh = recon_meshes[cfg.real_views]  # encode 16, generate 16: the same condition as 1(a) k=16
+        if k == cfg.real_views:
+            mesh = full  # encoding all views with the same seed reproduces recon16: 1(a)'s k = 16
         else:
-            mesh = _mesh(sdn.reconstruct(real[None, :k], cfg.real_views, seed=gen)[0])
-        pair("table1b", k, mesh, m_real)
-    points = ds.points(index)
+            mesh = _mesh(model.reconstruct(real[None, :k], cfg.real_views, seed=recon_seed)[0])
+        add("table1b", k, score_meshes(mesh, m_real, _row_rng(cfg.seed, key, "table1b", k), cfg.dense_points))
     for v in cfg.table2_views:
         mesh = m_real if v == cfg.real_views else _mesh(real[:v])
-        rows.append(
-            {
-                **base,
-                "table": "table2",
-                "k": v,
-                "occnet_iou": occupancy_iou(mesh_occupancy(mesh, points.points), points.occupancies),
-            }
-        )
+        iou = occupancy_iou(mesh_occupancy(mesh, points.points), points.occupancies)
+        status = "empty" if is_empty(mesh) else "ok"
+        add("table2", v, {"occnet_iou": iou, "mesh_status": status, "watertight": _watertight(mesh)})
     gt_path = obj.path / "model.ply"
-    if gt_path.is_file():
-        gt = trimesh.load(gt_path, process=False)
-        pair("gt_real", cfg.real_views, m_real, gt)
-        full = recon_meshes[cfg.real_views] if cfg.real_views in recon_meshes else _mesh(recon16)
-        pair("gt_recon", cfg.real_views, full, gt)
+    gt = trimesh.load(gt_path, process=False) if gt_path.is_file() else None
+    for table, pred in (("gt_real", m_real), ("gt_recon", full)):
+        rng = _row_rng(cfg.seed, key, table, cfg.real_views)
+        if gt is not None:
+            scores = score_meshes(pred, gt, rng, cfg.dense_points)
+            scores["occnet_iou"] = occupancy_iou(mesh_occupancy(pred, points.points), points.occupancies)
+            add(table, cfg.real_views, scores, gt_source=GT_MESH)
+        elif (obj.path / "pointcloud.npz").is_file():
+            scores = score_point_files(pred, ds.pointcloud(index), points, rng, cfg.dense_points)
+            add(table, cfg.real_views, scores, gt_source=GT_POINT_FILES)
     return rows
 
 
@@ -188,51 +302,95 @@ def evaluate_object(index: int) -> list[dict]:
 # ----------------------------------------------------------------------------------
 
 
-def bootstrap_summary(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> list[dict]:
-    """Per-category mean and the mean of category means, each with a 95% percentile
-    bootstrap interval (objects resampled with replacement within each category).
-    df: one row per object (columns category, <metric>)."""
-    rng = np.random.default_rng(seed)
-    groups = {c: g[metric].to_numpy(float) for c, g in df.groupby("category", sort=True)}
-    boot = {c: np.array([rng.choice(v, len(v)).mean() for _ in range(n_boot)]) for c, v in groups.items()}
-    out = []
+def bootstrap_summary(
+    df: pd.DataFrame, metric: str, n_boot: int, seed: int, statistic: str = "mean"
+) -> list[dict]:
+    """Per-category statistic and the mean of the category statistics, each with a 95%
+    percentile bootstrap interval over ``n_boot`` resamples (objects drawn with replacement
+    within each category; category c's draws seeded by ``set_seed(seed, STREAM_BOOTSTRAP, c)``,
+    so they do not depend on the other categories).
+
+    df: one row per object (columns category, <metric>); NaN values (failed metrics) are left
+    out. statistic: "mean" or "median" of a category's values, reported in the ``mean`` field.
+    Rows: category, mean, ci_low, ci_high, n (the values used). An interval exists only when
+    every resampled category has >= ``MIN_PER_STRATUM`` values (the "mean of categories" row
+    needs every category to); otherwise ci_low and ci_high are NaN. A category without values
+    has a NaN statistic, and so has the "mean of categories" row."""
+    reduce = {"mean": np.mean, "median": np.median}.get(statistic)
+    if reduce is None:
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+    groups = {c: g[metric].dropna().to_numpy(float) for c, g in df.groupby("category", sort=True)}
+    nan = float("nan")
+    out, boot = [], {}
     for c, v in groups.items():
-        lo, hi = np.percentile(boot[c], [2.5, 97.5])
-        out.append({"category": c, "mean": v.mean(), "ci_low": lo, "ci_high": hi, "n": len(v)})
-    overall = np.mean([boot[c] for c in groups], axis=0)
-    lo, hi = np.percentile(overall, [2.5, 97.5])
-    out.append(
-        {
-            "category": "mean of categories",
-            "mean": float(np.mean([v.mean() for v in groups.values()])),
-            "ci_low": lo,
-            "ci_high": hi,
-            "n": int(sum(len(v) for v in groups.values())),
-        }
-    )
+        row = {"category": c, "mean": float(reduce(v)) if len(v) else nan, "ci_low": nan, "ci_high": nan}
+        if interval_exists([len(v)]):
+            rng = np.random.default_rng(set_seed(seed, STREAM_BOOTSTRAP, c))
+            boot[c] = reduce(v[rng.integers(0, len(v), size=(n_boot, len(v)))], axis=1)  # (n_boot,)
+            row["ci_low"], row["ci_high"] = (float(x) for x in np.percentile(boot[c], [2.5, 97.5]))
+        out.append({**row, "n": len(v)})
+    overall = {"category": "mean of categories", "mean": float(np.mean([r["mean"] for r in out]))}
+    overall["ci_low"] = overall["ci_high"] = nan
+    if interval_exists(len(v) for v in groups.values()):
+        lo, hi = np.percentile(np.mean([boot[c] for c in groups], axis=0), [2.5, 97.5])
+        overall["ci_low"], overall["ci_high"] = float(lo), float(hi)
+    out.append({**overall, "n": int(sum(len(v) for v in groups.values()))})
     return out
 
 
+def count_rows(g: pd.DataFrame) -> list[dict]:
+    """The count rows of one (table, k) group g (one row per object): ``n_empty``, ``n_failed``
+    (rows whose mesh_status is empty / failed) and ``n_not_watertight`` (watertight False),
+    per category and summed in the "mean of categories" row; mean = the count, n = objects,
+    no interval (NaN bounds)."""
+    flags = {
+        "n_empty": g.mesh_status == "empty",
+        "n_failed": g.mesh_status == "failed",
+        "n_not_watertight": ~g.watertight.astype(bool),
+    }
+    rows = []
+    for metric in COUNTS:
+        per_cat = flags[metric].groupby(g.category, sort=True)
+        cats = [(c, int(f.sum()), len(f)) for c, f in per_cat] + [
+            ("mean of categories", int(flags[metric].sum()), len(g))
+        ]
+        rows += [
+            {"metric": metric, "category": c, "mean": count, "ci_low": np.nan, "ci_high": np.nan, "n": n}
+            for c, count, n in cats
+        ]
+    return rows
+
+
 def _table_metrics(table: str) -> list[str]:
-    return ["occnet_iou"] if table == "table2" else list(METRICS)
+    if table == "table2":
+        return ["occnet_iou"]
+    return [*METRICS, "occnet_iou"] if table.startswith("gt_") else list(METRICS)
 
 
 def summarise(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
-    """Tidy summary: one row per (table, metric, k, category) with mean, CI and n."""
+    """Tidy summary: one row per (table, metric, k, category) with mean, CI and n: each of the
+    table's metrics (:func:`bootstrap_summary`), ``cd_median`` (median per category, mean of the
+    category medians overall) and the counts of :func:`count_rows`."""
     rows = []
     for (table, k), g in objects.groupby(["table", "k"], sort=True):
+        cond = {"table": table, "k": int(k)}
         for metric in _table_metrics(table):
-            for r in bootstrap_summary(g, metric, n_boot, seed):
-                rows.append({"table": table, "metric": metric, "k": int(k), **r})
-    return pd.DataFrame(rows)
+            rows += [{**cond, "metric": metric, **r} for r in bootstrap_summary(g, metric, n_boot, seed)]
+        if "cd" in _table_metrics(table):
+            median = bootstrap_summary(g, "cd", n_boot, seed, statistic="median")
+            rows += [{**cond, "metric": "cd_median", **r} for r in median]
+        rows += [{**cond, **r} for r in count_rows(g)]
+    columns = ["table", "metric", "k", "category", "mean", "ci_low", "ci_high", "n"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def paired_differences(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     """Whether the conditions are separated: for each table with several k, the per-object
     difference metric(k) - metric(k0) against the table's smallest k0, on the same objects,
     summarised like :func:`summarise` (category means and the mean of category means, each
-    with a 95% bootstrap interval over objects). A paired interval that excludes 0 separates
-    the two conditions even when their marginal intervals overlap.
+    with a 95% bootstrap interval over objects, when every category has >= MIN_PER_STRATUM
+    objects with both values). A paired interval that excludes 0 separates the two
+    conditions even when their marginal intervals overlap.
     One row per (table, metric, k, category), the metric named ``delta_<metric>`` (a
     difference has no better direction, so ``compare`` does not track it): columns
     versus_k, mean, ci_low, ci_high, n."""
@@ -259,6 +417,9 @@ def paired_differences(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.Data
 
 
 def _fmt(r) -> str:
+    """'mean [ci_low, ci_high]', or 'mean [n too small]' when the interval does not exist."""
+    if not has_interval(r["ci_low"], r["ci_high"]):
+        return f"{r['mean']:.3f} [{N_TOO_SMALL}]"
     return f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
 
 
@@ -272,21 +433,58 @@ def _table_head(title: str, first: str, ks) -> list[str]:
     ]
 
 
+def _count_table(summary: pd.DataFrame) -> list[str]:
+    """The empty / failed / not-watertight counts per table and k (all categories), and per
+    category wherever one of them is non-zero."""
+    counts = summary[summary.metric.isin(COUNTS)]
+    if counts.empty:
+        return []
+    wide = counts.pivot_table(
+        index=["table", "k", "category"], columns="metric", values="mean", aggfunc="first"
+    )
+    objects = counts[counts.metric == COUNTS[0]].set_index(["table", "k", "category"])["n"]
+    lines = [
+        "### Empty and failed meshes",
+        "",
+        "empty: the predicted or reference mesh has no faces (scored with the documented worst value, "
+        "the best when both are empty); failed: the volume IoU could not be estimated (the mesh encloses "
+        "no volume or fills < 0.05% of its bounding box; IoU left out of the mean); not watertight: "
+        "containment by a majority vote of ray parities along 3 directions instead of a single ray test.",
+        "",
+        "| table | k | category | empty | failed | not watertight | objects |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for (table, k, cat), r in wide.iterrows():
+        if cat != "mean of categories" and not any(r[c] for c in COUNTS):
+            continue
+        name = "all" if cat == "mean of categories" else cat
+        cells = " | ".join(str(int(r[c])) for c in COUNTS)
+        lines.append(f"| {table} | {k} | {name} | {cells} | {int(objects[(table, k, cat)])} |")
+    return lines + [""]
+
+
 def tables_markdown(
-    summary: pd.DataFrame, differences: pd.DataFrame, header: str, real_views: int = 16
+    summary: pd.DataFrame,
+    differences: pd.DataFrame,
+    header: str,
+    real_views: int = 16,
+    gt_sources: dict[str, int] | None = None,
 ) -> str:
-    """tables.md: the paper-shaped tables (mean of category means, 95% CI) with the
-    paper's numbers beside ours, the paired differences between conditions (CD and IoU),
-    then per-category tables."""
-    overall = summary[summary.category == "mean of categories"]
+    """tables.md: the paper-shaped tables (mean of category means, 95% CI or "n too small")
+    with the paper's numbers beside ours, the notes (interval rule, CD median, ground-truth
+    source: ``gt_sources`` maps a source to its number of objects), the empty / failed mesh
+    counts, the paired differences between conditions (CD and IoU; "CI excludes 0" is
+    "n too small" where the interval does not exist), then per-category tables."""
+    values = summary[~summary.metric.isin(COUNTS)]
+    overall = values[values.category == "mean of categories"]
     lines = [header, ""]
     titles = {
         "table1a": f"Table 1(a): mesh from k reconstructed views vs mesh from the {real_views} real views",
         "table1b": f"Table 1(b): code from the first k real views, {real_views} reconstructed views",
         "table2": "Table 2: OccNet IoU against ground truth, codes pooled over v real views",
-        "gt_real": f"Ground truth: mesh from the {real_views} real views vs the ground-truth mesh",
+        "gt_real": f"Ground truth: mesh from the {real_views} real views vs the ground truth",
         "gt_recon": f"Ground truth: mesh from {real_views} reconstructed views (code from {real_views}) "
-        "vs the ground-truth mesh",
+        "vs the ground truth",
     }
     for table, title in titles.items():
         sub = overall[overall.table == table]
@@ -308,10 +506,22 @@ def tables_markdown(
     lines += [
         "Paper rows are the paper's numbers on real ShapeNet at 128 px with its own SDN and OccNet;",
         "ours are on the data and checkpoints named in manifest.json. Values: mean of category means",
-        "[95% bootstrap CI]. CD is x10^3 (squared distances, 2048 points per mesh); IoU in Table 1 is",
-        "the paper's volume overlap; Table 2's is OccNet's occupancy IoU over points.npz.",
-        "",
+        "[95% bootstrap CI]. CD is x10^3 (squared distances, 2048 points per mesh); cd_median is the",
+        "mean of the category medians of CD; IoU in Table 1 is the paper's volume overlap; Table 2's",
+        "is OccNet's occupancy IoU over points.npz.",
+        f"An interval is shown only when every category resampled has at least {MIN_PER_STRATUM} objects;",
+        f'otherwise "{N_TOO_SMALL}" (and no separation verdict is drawn from it).',
     ]
+    if gt_sources:
+        described = {
+            GT_MESH: "the ground-truth mesh model.ply",
+            GT_POINT_FILES: "pointcloud.npz (CD, Chamfer-L1, normal consistency, F-score) and points.npz "
+            "(volume IoU and occnet_iou), as OccNet evaluates",
+        }
+        parts = [f"{described[src]} for {n} objects" for src, n in sorted(gt_sources.items())]
+        lines.append("Ground-truth rows score against " + "; ".join(parts) + ".")
+    lines.append("")
+    lines += _count_table(summary)
     if not differences.empty:
         lines += [
             "### Paired differences: metric(k) - metric(smallest k) on the same objects",
@@ -322,7 +532,7 @@ def tables_markdown(
         headline = differences.metric.isin(["delta_cd", "delta_iou", "delta_occnet_iou"])
         d = differences[(differences.category == "mean of categories") & headline]
         for r in d.to_dict("records"):
-            separated = "yes" if r["ci_low"] > 0 or r["ci_high"] < 0 else "no"
+            separated = excludes(r["ci_low"], r["ci_high"], 0.0)
             name = r["metric"].removeprefix("delta_")
             lines.append(f"| {r['table']} | {name} | {r['k']} vs {r['versus_k']} | {_fmt(r)} | {separated} |")
         lines.append("")
@@ -330,7 +540,7 @@ def tables_markdown(
         "## Per category",
         "",
     ]
-    per_cat = summary[summary.category != "mean of categories"]
+    per_cat = values[values.category != "mean of categories"]
     for (table, metric), g in per_cat.groupby(["table", "metric"], sort=False):
         ks = sorted(g.k.unique())
         lines += _table_head(f"{table} — {metric}", "category", ks)
@@ -342,7 +552,8 @@ def tables_markdown(
 
 
 def plot_curves(summary: pd.DataFrame, out: Path) -> list[Path]:
-    """CD and IoU against the number of views, with 95% CIs, one PNG per metric."""
+    """CD and IoU against the number of views, one PNG per metric, with 95% CIs as error
+    bars where an interval exists (none where it is "n too small")."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -356,15 +567,11 @@ def plot_curves(summary: pd.DataFrame, out: Path) -> list[Path]:
             g = overall[(overall.table == table) & (overall.metric == metric)].sort_values("k")
             if g.empty:
                 continue
-            ax.errorbar(
-                g.k,
-                g["mean"],
-                # clipped: with one object per category the interval is the mean up to rounding
-                yerr=[np.clip(g["mean"] - g.ci_low, 0, None), np.clip(g.ci_high - g["mean"], 0, None)],
-                marker="o",
-                capsize=3,
-                label=name,
-            )
+            (line,) = ax.plot(g.k, g["mean"], marker="o", label=name)
+            ci = g[np.isfinite(g.ci_low) & np.isfinite(g.ci_high)]
+            if not ci.empty:
+                err = [np.clip(ci["mean"] - ci.ci_low, 0, None), np.clip(ci.ci_high - ci["mean"], 0, None)]
+                ax.errorbar(ci.k, ci["mean"], yerr=err, fmt="none", capsize=3, color=line.get_color())
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of views k")
         ax.set_ylabel(label)
@@ -375,7 +582,7 @@ def plot_curves(summary: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def write_figures(
-    sdn: SDN,
+    model: SetModel,
     occ: OccupancyNetwork,
     ds: ShapeNetViews,
     picks: list[int],
@@ -384,26 +591,30 @@ def write_figures(
     out: Path,
 ) -> list[Path]:
     """Fig. 2/9 (input vs reconstructed sets), Fig. 4/11 (learned vs uniform prior samples),
-    Fig. 5 (real vs reconstructed meshes, rendered) and Fig. 13 (1/4/8 input views)."""
+    Fig. 5 (real vs reconstructed meshes, rendered) and Fig. 13 (1/4/8 input views). An
+    object's figure sets are seeded by ``set_seed(seed, STREAM_FIGURE, "synset/object_id")``;
+    the free samples by the run seed (per-set seeds of STREAM_LEARNED / STREAM_UNIFORM)."""
     from sdn.data.synthetic_shapes.render import render_mesh, sample_cameras
 
-    res, n = sdn.resolution, 8
+    res, n = model.resolution, 8
     paths = []
 
     def save(name: str, rows: list[np.ndarray]) -> None:
         paths.append(save_rows(out / name, rows))
 
+    def recon(i: int, images: torch.Tensor, n_out: int) -> torch.Tensor:
+        """images (k, 3, H, W) of object i -> (n_out, 3, H, W) reconstructed."""
+        return model.reconstruct(
+            images[None], n_out, seed=[set_seed(cfg.seed, STREAM_FIGURE, _object_key(ds, i))]
+        )[0]
+
     rows = []
     for i in picks:
         real = ds[i]["images"][:n]
-        rows += [
-            strip(real),
-            strip(sdn.reconstruct(real[None], n, seed=cfg.seed + i)[0]),
-            white(4, n * res),
-        ]
+        rows += [strip(real), strip(recon(i, real, n)), white(4, n * res)]
     save("fig2_input_vs_reconstruction.png", rows)
-    learned = sdn.sample(len(picks), n, "learned", seed=cfg.seed)
-    uniform = sdn.sample(len(picks), n, "uniform", seed=cfg.seed)
+    learned = model.sample(len(picks), n, "learned", seed=cfg.seed)
+    uniform = model.sample(len(picks), n, "uniform", seed=cfg.seed)
     save(
         "fig4_learned_vs_uniform_prior.png",
         [strip(learned[j]) for j in range(len(picks))]
@@ -414,9 +625,9 @@ def write_figures(
     rows = []
     for i in picks:
         real = ds[i]["images"][: cfg.real_views]
-        recon = sdn.reconstruct(real[None], cfg.real_views, seed=cfg.seed + i)[0]
         meshes = [
-            extract_mesh(occ, x, threshold, cfg.resolution0, cfg.upsampling_steps) for x in (real, recon)
+            extract_mesh(occ, x, threshold, cfg.resolution0, cfg.upsampling_steps)
+            for x in (real, recon(i, real, cfg.real_views))
         ]
         views = [np.concatenate(list(render_mesh(m, cams, 2 * res)), axis=1) for m in meshes]
         rows += [
@@ -428,15 +639,54 @@ def write_figures(
     for i in picks:
         real = ds[i]["images"][:n]
         rows.append(strip(real))
-        for k in (1, 4, 8):
-            rows.append(strip(sdn.reconstruct(real[None, :k], n, seed=cfg.seed + i)[0]))
+        rows += [strip(recon(i, real[:k], n)) for k in (1, 4, 8)]
         rows.append(white(4, n * res))
     save("fig13_reconstruction_by_input_views.png", rows)
     return paths
 
 
+def disclosure(model) -> dict:
+    """What the report says about the set model: for an SDN, its preset, recipe, aids, training
+    precision (``train.precision``), memory format (``train.channels_last``) and the generator's
+    BatchNorm mode in the θ step (fixed by sdn/trainer.py, no config field); for another set
+    model object, its class."""
+    if not isinstance(model, SDN):
+        return {"class": type(model).__name__}
+    c = model.cfg
+    return {
+        "preset": c.preset,
+        "recipe": c.recipe,
+        "aids": c.aids.active(),
+        "precision": c.train.precision,
+        "channels_last": c.train.channels_last,
+        "theta_step_generator_batchnorm": "training mode (batch statistics; running statistics updated), "
+        "no gradient: fixed in sdn/trainer.py",
+    }
+
+
+def _header(model, model_path, occnet_ckpt, threshold, data, cfg, keys, native, resolution) -> str:
+    info = disclosure(model)
+    if "class" in info:
+        described = f"set model `{info['class']}` (an object, not an SDN checkpoint)"
+    else:
+        aids = json.dumps(info["aids"]) if info["aids"] else "none"
+        described = (
+            f"SDN `{Path(model_path).name}` (preset {info['preset']}, recipe {info['recipe']}, aids: {aids}; "
+            f"trained in {PRECISIONS[info['precision']]}, channels_last: "
+            f"{'yes' if info['channels_last'] else 'no'}; generator BatchNorm in the θ step: "
+            f"{info['theta_step_generator_batchnorm']})"
+        )
+    return (
+        f"# ShapeNet benchmark\n\n{described}, OccNet `{Path(occnet_ckpt).name}` (threshold {threshold:g}); "
+        f"data `{data}` split {cfg.split}, {len(keys)} objects (subset sha256 `{subset_digest(keys)}`), "
+        f"{resolution} px (native {native} px).\n\nSeeds: run seed {cfg.seed}; an object's reconstructions "
+        f"set_seed({cfg.seed}, STREAM_RECON, synset/object_id) in every condition (common random numbers), "
+        "its figures STREAM_FIGURE; metric samples per (object, table, k); bootstrap per category."
+    )
+
+
 def run_shapenet_benchmark(
-    sdn_ckpt,
+    model,
     occnet_ckpt,
     data,
     out,
@@ -445,34 +695,44 @@ def run_shapenet_benchmark(
     progress: bool = True,
     command: str = "",
 ) -> dict:
-    """Run the benchmark and write the report folder; returns the manifest."""
+    """Run the benchmark and write the report folder; returns the manifest.
+
+    model: an SDN checkpoint path, or an object implementing :class:`sdn.set_model.SetModel`
+    (then ``cfg.workers`` must be 1: worker processes load the model from a path)."""
     cfg.validate()
+    if isinstance(model, SetModel) and cfg.workers != 1:
+        raise ValueError(
+            f"a set model object is evaluated in this process only: workers must be 1, got {cfg.workers} "
+            "(pass an SDN checkpoint path to use worker processes)"
+        )
     start = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sdn, occ = load_models(sdn_ckpt, occnet_ckpt)
-    ds = open_split(data, cfg, sdn.resolution, cache_dir, progress)
+    set_model, occ = load_models(model, occnet_ckpt)
+    ds = open_split(data, cfg, set_model.resolution, cache_dir, progress)
     native = _native_resolution(ds)
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
     # Objects: all, or max_objects spread evenly over the split (so every category is seen).
     n_obj = len(ds) if cfg.max_objects is None else min(cfg.max_objects, len(ds))
     indices = [int(i) for i in np.linspace(0, len(ds) - 1, n_obj).round()]
+    keys = [_object_key(ds, i) for i in indices]
     threads = max(1, (os.cpu_count() or 1) // cfg.workers)
-    init = (sdn_ckpt, occnet_ckpt, data, cfg, cache_dir, threads)
     rows = []
     bar = tqdm(total=len(indices), desc="objects", unit="obj", disable=not progress)
     if cfg.workers == 1:
-        _init_worker(*init)
+        torch.set_num_threads(threads)
+        _set_state(set_model, occ, ds, cfg)
         for i in indices:
             rows += evaluate_object(i)
             bar.update()
     else:
+        init = (model, occnet_ckpt, data, cfg, cache_dir, threads)
         with get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=init) as pool:
             for r in pool.imap(evaluate_object, indices):
                 rows += r
                 bar.update()
     bar.close()
-    objects = pd.DataFrame(rows)
+    objects = pd.DataFrame(rows, columns=OBJECT_COLUMNS)
     summary = summarise(objects, cfg.bootstrap, cfg.seed)
     differences = paired_differences(objects, cfg.bootstrap, cfg.seed)
     atomic_write_text(out / "objects.csv", objects.to_csv(index=False))
@@ -481,29 +741,25 @@ def run_shapenet_benchmark(
     atomic_write_text(
         out / "ground_truth.csv", summary[summary.table.str.startswith("gt_")].to_csv(index=False)
     )
-    sdn_cfg = sdn.cfg
-    header = (
-        f"# ShapeNet benchmark\n\nSDN `{Path(sdn_ckpt).name}` "
-        f"(preset {sdn_cfg.preset}, recipe {sdn_cfg.recipe}, "
-        f"aids: {json.dumps(sdn_cfg.aids.active()) or 'none'}), OccNet `{Path(occnet_ckpt).name}` "
-        f"(threshold {threshold:g}); data `{data}` split {cfg.split}, {len(indices)} objects, "
-        f"{sdn.resolution} px (native {native} px)."
-    )
+    gt_rows = objects[objects.table == "gt_real"]
+    gt_sources = dict(Counter(gt_rows.gt_source))
+    header = _header(set_model, model, occnet_ckpt, threshold, data, cfg, keys, native, set_model.resolution)
     atomic_write_text(out / "differences.csv", differences.to_csv(index=False))
-    atomic_write_text(out / "tables.md", tables_markdown(summary, differences, header, cfg.real_views))
+    atomic_write_text(
+        out / "tables.md", tables_markdown(summary, differences, header, cfg.real_views, gt_sources)
+    )
     figures = plot_curves(summary, out)
     picks = [indices[int(j)] for j in np.linspace(0, len(indices) - 1, min(4, len(indices))).round()]
-    figures += write_figures(sdn, occ, ds, picks, cfg, threshold, out)
+    figures += write_figures(set_model, occ, ds, picks, cfg, threshold, out)
+    is_path = not isinstance(model, SetModel)
     manifest = {
         "benchmark": "shapenet",
         "command": command,
         "config": asdict(cfg),
         "sdn_checkpoint": {
-            "path": str(sdn_ckpt),
-            "sha256": sha256_file(sdn_ckpt),
-            "preset": sdn_cfg.preset,
-            "recipe": sdn_cfg.recipe,
-            "aids": sdn_cfg.aids.active(),
+            "path": str(model) if is_path else None,
+            "sha256": sha256_file(model) if is_path else None,
+            **disclosure(set_model),
         },
         "occnet_checkpoint": {
             "path": str(occnet_ckpt),
@@ -515,7 +771,17 @@ def run_shapenet_benchmark(
             "split": cfg.split,
             "fingerprint": ds.fingerprint(),
             "objects": len(indices),
+            "subset_sha256": subset_digest(keys),
             "native_resolution": native,
+            "ground_truth_sources": gt_sources,
         },
+        "seeds": {
+            "seed": cfg.seed,
+            "reconstructions": "set_seed(seed, STREAM_RECON, synset/object_id), every condition",
+            "figures": "set_seed(seed, STREAM_FIGURE, synset/object_id)",
+            "metric_samples": f"set_seed(seed, {STREAM_GEOMETRY}, synset/object_id|table|k)",
+            "bootstrap": f"set_seed(seed, {STREAM_BOOTSTRAP}, category)",
+        },
+        "min_per_stratum": MIN_PER_STRATUM,
     }
     return finish_report(out, manifest, start)

@@ -3,8 +3,19 @@
 Meshes are ``trimesh.Trimesh`` objects in the OccNet-normalised frame (bounding box
 centred, longest edge 1; the evaluation volume is the cube [-0.55, 0.55]^3). Every
 random sample is drawn from a ``numpy.random.Generator`` that the caller seeds.
-Nearest neighbours use a KD-tree (scipy's cKDTree); containment uses trimesh's ray
-tests (with embreex when installed).
+Nearest neighbours use a KD-tree (scipy's cKDTree).
+
+Containment (:func:`mesh_occupancy`, used by the volume samples and both IoUs): trimesh's
+ray-parity test (with embreex when installed) is only meaningful on a watertight mesh.
+A mesh that is not watertight (a hole, a user's ``model.ply`` with open parts) is tested
+by a majority vote of ray parity along three fixed, slightly skewed directions
+(``RAY_DIRECTIONS``): a ray escaping through a hole flips one vote, not the verdict.
+
+Volume samples (:func:`sample_volume`) are drawn by rejection in the mesh's bounding
+box with a budget of ``MAX_VOLUME_CANDIDATES`` candidates, so a thin but valid mesh
+filling at least n / budget of its box (0.05% for n = 2048) is sampled; below that, or
+for a mesh enclosing no volume, it raises :class:`VolumeSamplingError` (the benchmark
+then scores the volume IoU as failed and counts it).
 
 Empty meshes (no faces) get documented worst-case values, never NaN: when exactly
 one mesh is empty the pair scores ``WORST`` (CD and Chamfer-L1 as if every point
@@ -26,6 +37,11 @@ BOX_DIAGONAL = float(np.sqrt(3) * 2 * BOX_HALF)  # 1.905: the largest distance i
 N_POINTS = 2048  # the paper's CD and volume IoU sample size
 N_DENSE = 100_000  # OccNet's sample size for Chamfer-L1, normal consistency and F-score
 F_SCORE_TAU = 0.01  # 1% of the unit box edge
+MAX_VOLUME_CANDIDATES = 1 << 22  # rejection-sampling budget of sample_volume (4.2M candidates)
+# Ray directions of the majority-vote containment test for meshes that are not watertight:
+# near the axes but skewed, so that no ray runs along a face or an edge of an axis-aligned mesh.
+RAY_DIRECTIONS = np.array([[1.0, 0.0137, -0.0211], [-0.0173, 1.0, 0.0119], [0.0151, -0.0127, 1.0]])
+RAY_DIRECTIONS /= np.linalg.norm(RAY_DIRECTIONS, axis=1, keepdims=True)
 WORST = {
     "cd": 2 * BOX_DIAGONAL**2,
     "chamfer_l1": BOX_DIAGONAL,
@@ -56,25 +72,44 @@ def sample_surface(mesh: trimesh.Trimesh, rng: np.random.Generator, n: int = N_P
     return SurfaceSample(np.asarray(pts, np.float64), np.asarray(mesh.face_normals[face], np.float64))
 
 
+class VolumeSamplingError(ValueError):
+    """A mesh's volume could not be sampled: it encloses no volume, or too little of its
+    bounding box for the rejection budget."""
+
+
 def sample_volume(
-    mesh: trimesh.Trimesh, rng: np.random.Generator, n: int = N_POINTS, max_rounds: int = 200
+    mesh: trimesh.Trimesh,
+    rng: np.random.Generator,
+    n: int = N_POINTS,
+    max_candidates: int = MAX_VOLUME_CANDIDATES,
 ) -> np.ndarray:
-    """``n`` points (n, 3) uniform in the volume enclosed by a watertight mesh, by rejection
-    sampling in its bounding box. Raises ValueError if none can be found (a mesh that
-    encloses no volume)."""
+    """``n`` points (n, 3) uniform in the volume enclosed by a mesh, by rejection sampling
+    in its bounding box (containment by :func:`mesh_occupancy`). Candidates come in rounds
+    of 4n, 8n, 16n, ... (at most ``max_candidates`` in all; seeded by ``rng``), so a mesh
+    filling a fraction f >= n / max_candidates of its box is sampled. Raises
+    ValueError for an empty mesh and :class:`VolumeSamplingError` when a watertight mesh
+    has no positive volume or fewer than n points are found within the budget."""
     if is_empty(mesh):
         raise ValueError("cannot sample the volume of an empty mesh")
+    if mesh.is_watertight and not mesh.volume > 0:
+        raise VolumeSamplingError(f"the mesh encloses no volume (volume {mesh.volume:g})")
     lo, hi = mesh.bounds
     found: list[np.ndarray] = []
-    total = 0
-    for _ in range(max_rounds):
-        cand = rng.uniform(lo, hi, size=(max(4 * n, 1024), 3))
-        inside = cand[mesh.contains(cand)]
+    total = tested = 0
+    size = max(4 * n, 1024)
+    while tested < max_candidates:
+        cand = rng.uniform(lo, hi, size=(min(size, max_candidates - tested), 3))
+        tested += len(cand)
+        inside = cand[mesh_occupancy(mesh, cand)]
         found.append(inside)
         total += len(inside)
         if total >= n:
             return np.concatenate(found)[:n]
-    raise ValueError(f"found only {total} of {n} points inside the mesh after {max_rounds} rounds")
+        size *= 2
+    raise VolumeSamplingError(
+        f"found only {total} of {n} points inside the mesh among {tested} candidates in its bounding box "
+        f"(it fills less than {n / max_candidates:.2g} of the box)"
+    )
 
 
 def chamfer(a: SurfaceSample, b: SurfaceSample) -> dict[str, float]:
@@ -106,29 +141,104 @@ def volume_iou(
     m: trimesh.Trimesh, m_hat: trimesh.Trimesh, rng: np.random.Generator, n: int = N_POINTS
 ) -> float:
     """The paper's Table 1 IoU (a volume overlap): 0.5 (P[x ∈ M̂ | x ~ U(M)] + P[x ∈ M | x ~ U(M̂)]),
-    each estimated from ``n`` uniform volume samples. Unitless, in [0, 1]."""
+    each estimated from ``n`` uniform volume samples (:func:`sample_volume`; containment by
+    :func:`mesh_occupancy`). Unitless, in [0, 1]. Raises :class:`VolumeSamplingError` when
+    a mesh's volume cannot be sampled."""
     if is_empty(m) or is_empty(m_hat):
         return BEST["iou"] if is_empty(m) and is_empty(m_hat) else WORST["iou"]
-    in_hat = m_hat.contains(sample_volume(m, rng, n)).mean()
-    in_m = m.contains(sample_volume(m_hat, rng, n)).mean()
+    in_hat = mesh_occupancy(m_hat, sample_volume(m, rng, n)).mean()
+    in_m = mesh_occupancy(m, sample_volume(m_hat, rng, n)).mean()
     return float(0.5 * (in_hat + in_m))
 
 
 def occupancy_iou(pred: np.ndarray, target: np.ndarray) -> float:
     """OccNet's IoU |A ∩ B| / |A ∪ B| of two boolean occupancy vectors (N,) over the same
     points; two empty sets give 1 (they agree)."""
-    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
-    if pred.shape != target.shape:
-        raise ValueError(f"occupancy vectors differ in shape: {pred.shape} vs {target.shape}")
+    pred, target = _occupancy_pair(pred, target)
     union = np.logical_or(pred, target).sum()
     return 1.0 if union == 0 else float(np.logical_and(pred, target).sum() / union)
 
 
+def volume_overlap(pred: np.ndarray, target: np.ndarray) -> float:
+    """The paper's volume IoU estimated at points uniform in a box (such as ``points.npz``)
+    from two boolean occupancy vectors (N,): 0.5 (|A ∩ B| / |B| + |A ∩ B| / |A|), A = pred,
+    B = target. The points of B are uniform in B's volume, so |A ∩ B| / |B| estimates
+    P[x ∈ A | x ~ U(B)] (and the other way). Unitless, in [0, 1]; two empty sets give 1,
+    one empty set 0 (the values of :func:`volume_iou` for empty meshes)."""
+    pred, target = _occupancy_pair(pred, target)
+    a, b = pred.sum(), target.sum()
+    if a == 0 or b == 0:
+        return BEST["iou"] if a == b else WORST["iou"]
+    both = np.logical_and(pred, target).sum()
+    return float(0.5 * (both / b + both / a))
+
+
+def _occupancy_pair(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+    if pred.shape != target.shape:
+        raise ValueError(f"occupancy vectors differ in shape: {pred.shape} vs {target.shape}")
+    return pred, target
+
+
+def ray_parity(mesh: trimesh.Trimesh, points: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Odd-crossing flags (N,) of rays from points (N, 3) along ``direction`` (3,) through a
+    mesh: the number of distinct surface crossings of each ray, modulo 2 (hits at one
+    location of a ray, as on an edge shared by two faces, count once)."""
+    points = np.asarray(points, np.float64)
+    dirs = np.broadcast_to(np.asarray(direction, np.float64), points.shape)
+    locations, index_ray, _ = mesh.ray.intersects_location(points, dirs, multiple_hits=True)
+    hits = np.unique(np.column_stack([index_ray, np.round(locations, 9)]), axis=0)
+    return np.bincount(hits[:, 0].astype(np.int64), minlength=len(points)) % 2 == 1
+
+
 def mesh_occupancy(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
-    """Inside flags (N,) of points (N, 3) for a (watertight) mesh; all False for an empty mesh."""
+    """Inside flags (N,) of points (N, 3); all False for an empty mesh.
+
+    A watertight mesh uses trimesh's ray-parity ``contains``; a mesh that is not watertight
+    uses the majority of :func:`ray_parity` along the three ``RAY_DIRECTIONS`` (a point is
+    inside when at least two of its rays cross the surface an odd number of times)."""
+    points = np.asarray(points, np.float64)
     if is_empty(mesh):
         return np.zeros(len(points), bool)
-    return mesh.contains(np.asarray(points, np.float64))
+    if mesh.is_watertight:
+        return mesh.contains(points)
+    votes = sum(ray_parity(mesh, points, d).astype(np.int64) for d in RAY_DIRECTIONS)
+    return votes >= 2
+
+
+def surface_metrics(
+    pred: trimesh.Trimesh,
+    ref: trimesh.Trimesh | SurfaceSample,
+    rng: np.random.Generator,
+    n: int = N_POINTS,
+    n_dense: int = N_DENSE,
+) -> dict[str, float]:
+    """The surface metrics of :func:`chamfer` between a predicted mesh and a reference (a mesh,
+    or surface samples such as ``pointcloud.npz``'s points (M, 3) and normals (M, 3)).
+
+    ``cd`` (the paper's, squared units) uses ``n`` = 2048 samples per surface; ``chamfer_l1``,
+    ``normal_consistency`` and ``f_score`` (OccNet's) use ``n_dense`` = 100k, because at 2048
+    points the sample spacing (~0.04 on a unit object) dwarfs the F-score's τ = 0.01 and even
+    identical meshes would score F ≈ 0.2. A reference sample is subsampled without
+    replacement (all of it when it has fewer points). An empty mesh gets the documented
+    worst/best values."""
+    ref_empty = is_empty(ref) if isinstance(ref, trimesh.Trimesh) else len(ref.points) == 0
+    if is_empty(pred) or ref_empty:
+        values = BEST if is_empty(pred) and ref_empty else WORST
+        return {k: values[k] for k in ("cd", "chamfer_l1", "normal_consistency", "f_score")}
+
+    def ref_sample(k: int) -> SurfaceSample:
+        if isinstance(ref, trimesh.Trimesh):
+            return sample_surface(ref, rng, k)
+        pick = np.sort(rng.choice(len(ref.points), min(k, len(ref.points)), replace=False))
+        return SurfaceSample(
+            np.asarray(ref.points[pick], np.float64), np.asarray(ref.normals[pick], np.float64)
+        )
+
+    out = {"cd": chamfer(sample_surface(pred, rng, n), ref_sample(n))["cd"]}
+    dense = chamfer(sample_surface(pred, rng, n_dense), ref_sample(n_dense))
+    out.update({k: dense[k] for k in ("chamfer_l1", "normal_consistency", "f_score")})
+    return out
 
 
 def compare_meshes(
@@ -138,18 +248,38 @@ def compare_meshes(
     n: int = N_POINTS,
     n_dense: int = N_DENSE,
 ) -> dict[str, float]:
-    """All metrics between two meshes (pred plays the prediction for the F-score).
+    """All metrics between two meshes (pred plays the prediction for the F-score):
+    :func:`surface_metrics` and the paper's :func:`volume_iou` (``n`` volume samples per
+    mesh) as ``iou``. Empty meshes get the documented worst/best values."""
+    return {**surface_metrics(pred, ref, rng, n, n_dense), "iou": volume_iou(ref, pred, rng, n)}
 
-    ``cd`` and ``iou`` (the paper's) use ``n`` = 2048 samples per mesh; ``chamfer_l1``,
-    ``normal_consistency`` and ``f_score`` (OccNet's) use ``n_dense`` = 100k, because at
-    2048 points the sample spacing (~0.04 on a unit object) dwarfs the F-score's
-    τ = 0.01 and even identical meshes would score F ≈ 0.2. Empty meshes get the
-    documented worst/best values.
+
+def compare_to_point_files(
+    pred: trimesh.Trimesh,
+    surface: SurfaceSample,
+    points: np.ndarray,
+    occupancies: np.ndarray,
+    rng: np.random.Generator,
+    n: int = N_POINTS,
+    n_dense: int = N_DENSE,
+) -> dict[str, float]:
+    """A predicted mesh against ground truth given as OccNet's point files (real ShapeNet has
+    no mesh), as OccNet's evaluation does.
+
+    surface: ``pointcloud.npz``'s surface points (M, 3) and normals (M, 3); points (N, 3) and
+    occupancies (N,) bool: ``points.npz``'s uniform box points and ground-truth inside flags.
+
+    - ``cd``, ``chamfer_l1``, ``normal_consistency``, ``f_score``: :func:`surface_metrics`
+      against ``n`` (CD) and ``n_dense`` points drawn without replacement from the point
+      cloud, which is an area-weighted surface sample of the normalised mesh: the same
+      estimators as against a mesh;
+    - ``iou``: the paper's volume overlap by :func:`volume_overlap` over the N box points
+      (the volume samples of both shapes are the box points inside them);
+    - ``occnet_iou``: OccNet's :func:`occupancy_iou` over the same points.
     """
-    if is_empty(pred) or is_empty(ref):
-        return dict(BEST) if is_empty(pred) and is_empty(ref) else dict(WORST)
-    out = {"cd": chamfer(sample_surface(pred, rng, n), sample_surface(ref, rng, n))["cd"]}
-    dense = chamfer(sample_surface(pred, rng, n_dense), sample_surface(ref, rng, n_dense))
-    out.update({k: dense[k] for k in ("chamfer_l1", "normal_consistency", "f_score")})
-    out["iou"] = volume_iou(ref, pred, rng, n)
-    return out
+    occ = mesh_occupancy(pred, points)
+    return {
+        **surface_metrics(pred, surface, rng, n, n_dense),
+        "iou": volume_overlap(occ, occupancies),
+        "occnet_iou": occupancy_iou(occ, occupancies),
+    }

@@ -20,12 +20,8 @@ floor(``neg_per_pos`` · n_pos) of all negative pairs (default 10 per positive; 
 them if fewer exist, or if ``neg_per_pos`` is None), drawn from a seeded
 ``numpy.random.Generator`` and so deterministic given the seed.
 
-Each pair belongs to one identity, the unit the bootstrap resamples: a positive to its
-set; a `recon and real` negative to its anchor's identity i (a ∈ R̂_i); a within-set
-negative of the images with global rows r < s (rows of the sets stacked in order) to
-the identity of r when r + s is even and to that of s when odd — a fixed coin flip that
-gives each identity about half of the negatives it takes part in, rather than giving
-identity 0 all of its negatives and the last identity none.
+Each pair records the identities of its two images (``identity_a``, ``identity_b``), the
+units the bootstrap resamples: equal for a positive, different for a negative.
 
 ROC. ``roc_curve`` returns exactly scikit-learn's ``roc_curve`` (same points, same
 thresholds, drop_intermediate by default); ``auc`` is the trapezoidal area under it.
@@ -42,12 +38,18 @@ a threshold randomised between two neighbouring thresholds):
   FPR = 1 - TPR (the false negative rate); unique because FPR + TPR increases along
   the curve.
 
-Bootstrap. ``bootstrap_cis`` resamples identities with replacement (a pair of an
-identity drawn c times gets weight c) and recomputes weighted ROC statistics; the CI
-is the percentile interval.
+Bootstrap. ``bootstrap_cis`` resamples the k identities with replacement, identity i
+drawn c_i times, and recomputes weighted ROC statistics: a positive of identity i gets
+weight c_i, a negative between identities i and j weight c_i·c_j — the multiplicity the
+pair has when the pairs are rebuilt from the resampled identities (every copy of i paired
+with every copy of j). The CI is the percentile interval. It exists only with at least
+``MIN_PER_STRATUM`` identities (:mod:`evaluation.intervals`); with fewer its bounds are NaN.
 
 Label noise (Figure 8(c)). ``contaminate`` replaces round(p·n) images of each set by
-images of other identities; ``equivalent_label_noise`` inverts the measured TPR(p).
+images of other identities (``draw_replacements`` draws which, ``apply_replacements``
+applies them), an applied fraction ``applied_fraction(p, n)`` = round(p·n)/n that differs
+from the nominal p when p·n is not an integer; ``equivalent_label_noise`` inverts the
+measured TPR over the applied fractions.
 
 Degenerate input (fewer than two identities, no positive or no negative pairs, an
 empty set, mismatched shapes, non-finite values) raises ValueError, never a NaN.
@@ -62,6 +64,8 @@ from typing import Literal
 
 import numpy as np
 from sklearn.isotonic import isotonic_regression
+
+from evaluation.intervals import interval_exists
 
 FPR_TARGETS = (1e-3, 1e-2, 1e-1)
 NEG_PER_POS = 10.0
@@ -152,18 +156,29 @@ class Pairs:
 
     - ``scores`` (P,) float64: cosine similarity of the pair, in [-1, 1];
     - ``labels`` (P,) bool: True for a positive (same identity) pair;
-    - ``identity`` (P,) int64: index of the identity (set) the pair belongs to, the
-      bootstrap unit (see the module docstring for negatives);
+    - ``identity_a``, ``identity_b`` (P,) int64: indices of the identities (sets) of the
+      two images, the bootstrap units (equal exactly for positives);
     - ``a``, ``b`` (P,) int64: rows of the two images in the stacked sets (for
       ``cross_set_pairs``: ``a`` in the stacked reconstructed sets, ``b`` in the stacked
-      real sets); ``a`` is the image of identity ``identity``.
+      real sets); ``a`` is an image of ``identity_a``, ``b`` of ``identity_b``.
     """
 
     scores: np.ndarray
     labels: np.ndarray
-    identity: np.ndarray
+    identity_a: np.ndarray
+    identity_b: np.ndarray
     a: np.ndarray
     b: np.ndarray
+
+    @property
+    def identities(self) -> np.ndarray:
+        """(P, 2) int64: ``identity_a`` and ``identity_b`` side by side (``bootstrap_cis`` input)."""
+        return np.stack([self.identity_a, self.identity_b], axis=1)
+
+    @property
+    def n_identities(self) -> int:
+        """How many distinct identities the pairs involve (the bootstrap's resampled units)."""
+        return len(np.unique(self.identities))
 
     @property
     def n_pos(self) -> int:
@@ -205,16 +220,15 @@ def within_set_pairs(
     k, n = len(sizes), len(emb)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     ends = starts + sizes
-    pa, pb, pid = [], [], []
+    pa, pb = [], []
     for i in range(k):
         if sizes[i] >= 2:
             u, v = np.triu_indices(int(sizes[i]), 1)
             pa.append(u + starts[i])
             pb.append(v + starts[i])
-            pid.append(np.full(len(u), i, np.int64))
     if not pa:
         raise ValueError("no positive pairs: every set has fewer than 2 images")
-    pos_a, pos_b, pos_id = (np.concatenate(x).astype(np.int64) for x in (pa, pb, pid))
+    pos_a, pos_b = (np.concatenate(x).astype(np.int64) for x in (pa, pb))
 
     # Negative t (linear index) -> rows r < s: anchors r in stacked order, each followed by
     # the images of all later sets.
@@ -224,13 +238,10 @@ def within_set_pairs(
     t = _negative_sample(int(cum[-1]), len(pos_a), neg_per_pos, rng)
     r = np.searchsorted(cum, t, side="right")
     s = ends[set_of[r]] + (t - (cum[r] - count[r]))
-    odd = (r + s) % 2 == 1
-    neg_a, neg_b = np.where(odd, s, r), np.where(odd, r, s)
 
-    a, b = np.concatenate([pos_a, neg_a]), np.concatenate([pos_b, neg_b])
-    labels = np.concatenate([np.ones(len(pos_a), bool), np.zeros(len(neg_a), bool)])
-    identity = np.concatenate([pos_id, set_of[neg_a]])
-    return Pairs(_cosine(emb, emb, a, b), labels, identity, a, b)
+    a, b = np.concatenate([pos_a, r]), np.concatenate([pos_b, s])
+    labels = np.concatenate([np.ones(len(pos_a), bool), np.zeros(len(r), bool)])
+    return Pairs(_cosine(emb, emb, a, b), labels, set_of[a], set_of[b], a, b)
 
 
 def cross_set_pairs(
@@ -245,7 +256,7 @@ def cross_set_pairs(
     Positives: all sum_i n̂_i n_i pairs (a ∈ R̂_i, b ∈ R_i). Negatives: a seeded uniform
     sample without replacement of min(M, floor(neg_per_pos·n_pos)) of the
     M = sum_i n̂_i (N - n_i) pairs (a ∈ R̂_i, b ∈ R_j), j ≠ i, N = sum_j n_j (all M when
-    ``neg_per_pos`` is None); each belongs to the anchor's identity i. Raises ValueError
+    ``neg_per_pos`` is None). Raises ValueError
     when the lists differ in length, have fewer than two identities, or hold an empty set.
     """
     rec, n_rec = _stack_sets(recon_sets, "recon_sets")
@@ -278,7 +289,8 @@ def cross_set_pairs(
 
     a, b = np.concatenate([pos_a, neg_a]), np.concatenate([pos_b, neg_b])
     labels = np.concatenate([np.ones(len(pos_a), bool), np.zeros(len(neg_a), bool)])
-    return Pairs(_cosine(rec, real, a, b), labels, rec_set[a], a, b)
+    real_set = np.repeat(np.arange(k), n_real)
+    return Pairs(_cosine(rec, real, a, b), labels, rec_set[a], real_set[b], a, b)
 
 
 # --------------------------------------------------------------------------- ROC
@@ -449,19 +461,26 @@ def bootstrap_cis(
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap CIs, resampling identities, of ROC statistics.
 
-    scores (P,), labels (P,) bool and identity (P,) (any hashable ids: the identity each
-    pair belongs to) describe the pairs; each statistic maps a ROC curve (fpr, tpr) to a
-    number (e.g. ``curve_statistics()``). Each of the ``n_boot`` replicates draws k
-    identities with replacement from the k present (seeded by ``rng``), weights each pair
-    by how often its identity was drawn and evaluates the statistics on the weighted ROC
-    curve (the same numbers as on the resampled pairs). A replicate with no positive or
+    scores (P,) and labels (P,) bool describe the pairs; identity is (P, 2), the identities
+    of each pair's two images (``Pairs.identities``), or (P,), one identity per pair (the
+    same as (P, 2) with equal columns); ids are any sortable values. Each statistic maps a
+    ROC curve (fpr, tpr) to a number (e.g. ``curve_statistics()``). Each of the ``n_boot``
+    replicates draws k identities with replacement from the k present (seeded by ``rng``),
+    identity i c_i times, and weights a pair of identities (i, i) by c_i and one of (i, j),
+    i != j, by c_i·c_j: the pairs rebuilt from the resampled identities, with multiplicity.
+    It evaluates the statistics on the weighted ROC curve. A replicate with no positive or
     no negative pair is discarded and drawn again. Returns {name: (low, high)}, the
-    (1-level)/2 and (1+level)/2 quantiles (numpy's linear interpolation) of the replicates.
+    (1-level)/2 and (1+level)/2 quantiles (numpy's linear interpolation) of the replicates,
+    or (nan, nan) for every name when fewer than ``MIN_PER_STRATUM`` identities are present
+    (no interval exists, :mod:`evaluation.intervals`).
     """
     scores, labels, _ = _check_scores_labels(scores, labels)
     identity = _to_numpy(identity, "identity")
-    if identity.shape != scores.shape:
-        raise ValueError(f"identity must have the shape of scores {scores.shape}, got {identity.shape}")
+    if identity.shape not in ((len(scores),), (len(scores), 2)):
+        raise ValueError(
+            f"identity must have shape ({len(scores)},) or ({len(scores)}, 2) to match scores, "
+            f"got {identity.shape}"
+        )
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if int(n_boot) != n_boot or n_boot < 1:
@@ -472,13 +491,17 @@ def bootstrap_cis(
     k = len(ids)
     if k < 2:
         raise ValueError("verification needs at least two identities to bootstrap; identity has one")
+    names = list(statistics)
+    if not interval_exists([k]):
+        return {n: (float("nan"), float("nan")) for n in names}
     rng = _rng(rng)
     order = np.argsort(-scores, kind="stable")
     y = labels[order].astype(np.float64)
-    code = code.ravel()[order]
+    code = code.reshape(len(scores), -1)[order]  # (P, 1) or (P, 2) identity indices
+    code_a, code_b = code[:, 0], code[:, -1]
+    two = np.flatnonzero(code_a != code_b)  # pairs of two identities: weight c_a·c_b
     idx = _thresholds(scores[order])
     chunk = max(1, min(int(n_boot), 2_000_000 // len(scores)))
-    names = list(statistics)
     values: list[list[float]] = []
     draws = 0
     while len(values) < n_boot:
@@ -490,7 +513,8 @@ def bootstrap_cis(
         draws += chunk
         flat = (picks + k * np.arange(chunk)[:, None]).ravel()
         counts = np.bincount(flat, minlength=chunk * k).reshape(chunk, k).astype(np.float64)
-        w = counts[:, code]  # (chunk, P) pair weights
+        w = counts[:, code_a]  # (chunk, P) pair weights
+        w[:, two] *= counts[:, code_b[two]]
         tps = np.cumsum(w * y, axis=1)[:, idx]
         fps = np.cumsum(w * (1 - y), axis=1)[:, idx]
         for tp, fp in zip(tps, fps, strict=True):
@@ -516,20 +540,27 @@ def bootstrap_ci(
     level: float = LEVEL,
     rng: int | np.random.Generator | None = 0,
 ) -> tuple[float, float]:
-    """(low, high) percentile bootstrap CI of one ROC statistic (fpr, tpr) -> number,
-    resampling identities; see ``bootstrap_cis``."""
+    """(low, high) percentile bootstrap CI of one ROC statistic (fpr, tpr) -> number, of
+    pairs scores (P,), labels (P,) and identity (P,) or (P, 2), resampling identities;
+    see ``bootstrap_cis``."""
     return bootstrap_cis(scores, labels, identity, {"s": statistic}, n_boot, level, rng)["s"]
 
 
 # --------------------------------------------------------------------------- summary
 
 
+def is_under_resolved(target: float, n_neg: int) -> bool:
+    """True when FPR ``target`` lies below the curve's resolution 1/n_neg (target·n_neg < 1):
+    the TPR there is read on the first segment of the curve, not resolved by the data."""
+    return target * n_neg < 1
+
+
 @dataclass(frozen=True)
 class CurveSummary:
     """A Figure 8 curve's numbers: ``auc``; ``tpr_at_fpr`` {target FPR: TPR}
     (``tpr_at_fpr`` interpolation); ``eer``; pair counts ``n_pos``, ``n_neg``;
-    ``under_resolved``, the targets below 1/n_neg (read on the curve's first segment,
-    not resolved by the data); ``ci`` {statistic name: (low, high)} or None."""
+    ``under_resolved``, the targets below 1/n_neg (``is_under_resolved``); ``ci``
+    {statistic name: (low, high)} (NaN bounds when no interval exists) or None."""
 
     auc: float
     tpr_at_fpr: dict[float, float]
@@ -560,7 +591,8 @@ def summarize(
     fpr_targets: Sequence[float] = FPR_TARGETS,
 ) -> CurveSummary:
     """Summary of the ROC of scores (P,) and labels (P,): AUC, TPR at each FPR target,
-    EER, n_pos, n_neg; with ``ci`` also the identity-bootstrap CIs (needs identity (P,))."""
+    EER, n_pos, n_neg; with ``ci`` also the identity-bootstrap CIs (needs identity (P,) or
+    (P, 2), see ``bootstrap_cis``)."""
     fpr, tpr, _ = roc_curve(scores, labels)
     stats = curve_statistics(fpr_targets)
     scores, labels, _ = _check_scores_labels(scores, labels)
@@ -568,7 +600,7 @@ def summarize(
     cis = None
     if ci:
         if identity is None:
-            raise ValueError("bootstrap CIs need the identity (P,) of each pair")
+            raise ValueError("bootstrap CIs need the identities (P, 2) or (P,) of each pair")
         cis = bootstrap_cis(scores, labels, identity, stats, n_boot, level, rng)
     return CurveSummary(
         auc=_auc(fpr, tpr),
@@ -576,7 +608,7 @@ def summarize(
         eer=_eer(fpr, tpr),
         n_pos=n_pos,
         n_neg=n_neg,
-        under_resolved=tuple(float(t) for t in fpr_targets if t * n_neg < 1),
+        under_resolved=tuple(float(t) for t in fpr_targets if is_under_resolved(t, n_neg)),
         ci=cis,
     )
 
@@ -584,15 +616,154 @@ def summarize(
 # --------------------------------------------------------------------------- label noise
 
 
+def applied_fraction(p: float, n: int) -> float:
+    """The fraction of a set of ``n`` images that label noise p replaces: round(p·n)/n
+    (half up), in [0, 1]; equal to p only when p·n is an integer (p = 0.1, n = 8: 0.125)."""
+    if not (np.isfinite(p) and 0 <= p <= 1):
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if int(n) != n or n < 1:
+        raise ValueError(f"a set needs at least one image, got n = {n}")
+    return _round_half_up(p * n) / n
+
+
+@dataclass(frozen=True)
+class Replacements:
+    """Which images label noise replaces, each entry a list over sets (k,): ``positions``
+    (m_i,) int64, the slots replaced in set i; ``pool_index`` (m_i,) int64, the pool rows
+    that replace them (in the same order), m_i = round(p·n_i); ``sizes`` (k,) the n_i."""
+
+    positions: list[np.ndarray]
+    pool_index: list[np.ndarray]
+    sizes: np.ndarray
+
+    @property
+    def applied(self) -> float:
+        """The applied fraction: replaced images / all images, sum_i m_i / sum_i n_i."""
+        return sum(len(x) for x in self.positions) / int(self.sizes.sum())
+
+    @property
+    def drawn_rows(self) -> np.ndarray:
+        """(U,) int64: the distinct pool rows drawn, sorted (the only pool images needed)."""
+        return np.unique(np.concatenate([np.zeros(0, np.int64), *self.pool_index]))
+
+    def reindexed(self, rows: np.ndarray) -> Replacements:
+        """The same draws with ``pool_index`` pointing into ``pool[rows]`` instead of ``pool``:
+        rows (U,) sorted, holding every drawn row (e.g. ``drawn_rows``, or another level's)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        index = [np.searchsorted(rows, x) for x in self.pool_index]
+        if any((j >= len(rows)).any() or (rows[np.minimum(j, len(rows) - 1)] != x).any()
+               for j, x in zip(index, self.pool_index, strict=True)):  # fmt: skip
+            raise ValueError("rows must be sorted and hold every drawn pool row")
+        return Replacements(self.positions, index, self.sizes)
+
+
 @dataclass(frozen=True)
 class Contamination:
     """Sets after label noise, each entry a list over sets (k,): ``sets`` the new arrays
     (n_i, ...); ``replaced`` (n_i,) bool, True where an image was replaced; ``source``
-    (n_i,) the identity label of each image (the set's own label where not replaced)."""
+    (n_i,) the identity label of each image (the set's own label where not replaced);
+    ``applied`` the applied fraction sum_i m_i / sum_i n_i."""
 
     sets: list[np.ndarray]
     replaced: list[np.ndarray]
     source: list[np.ndarray]
+    applied: float
+
+
+def _check_pool(pool, pool_labels) -> tuple[np.ndarray, np.ndarray]:
+    """pool (M, ...) and pool_labels (M,) as arrays, or ValueError when they do not match."""
+    pool, pool_labels = _to_numpy(pool, "pool"), _to_numpy(pool_labels, "pool_labels")
+    if pool.ndim < 1 or pool_labels.shape != (len(pool),):
+        raise ValueError(
+            f"pool_labels must have shape ({len(pool)},), one per pool image, got {pool_labels.shape}"
+        )
+    return pool, pool_labels
+
+
+def _set_labels(labels, k: int) -> np.ndarray:
+    labels = np.arange(k) if labels is None else _to_numpy(labels, "labels")
+    if labels.shape != (k,):
+        raise ValueError(f"labels must have shape ({k},), one per set, got {labels.shape}")
+    return labels
+
+
+def draw_replacements(
+    set_sizes: Sequence[int],
+    p: float,
+    pool_labels,
+    labels=None,
+    rng: int | np.random.Generator | None = 0,
+) -> Replacements:
+    """The draws of ``contaminate`` without the images: for sets of ``set_sizes`` (k,) images
+    labelled ``labels`` (k,) (default 0..k-1) and a pool labelled ``pool_labels`` (M,), which
+    round(p·n_i) slots of set i are replaced and by which pool rows. A caller can then load
+    only the pool images actually drawn. Raises ValueError as ``contaminate``."""
+    if not (np.isfinite(p) and 0 <= p <= 1):
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    sizes = np.asarray(set_sizes, dtype=np.int64)
+    if sizes.ndim != 1 or len(sizes) == 0:
+        raise ValueError("sets is empty")
+    for i, n in enumerate(sizes):
+        if n < 1:
+            raise ValueError(f"sets[{i}] is empty: every set needs at least one image")
+    labels = _set_labels(labels, len(sizes))
+    pool_labels = _to_numpy(pool_labels, "pool_labels")
+    if pool_labels.ndim != 1:
+        raise ValueError(f"pool_labels must be 1-D (M,), one per pool image, got shape {pool_labels.shape}")
+    try:
+        np.result_type(labels, pool_labels)
+    except TypeError as e:
+        raise ValueError(
+            f"labels {labels.dtype} and pool_labels {pool_labels.dtype} are not comparable"
+        ) from e
+    rng = _rng(rng)
+    positions, pool_index = [], []
+    for i, n in enumerate(sizes):
+        n = int(n)
+        eligible = np.flatnonzero(pool_labels != labels[i])
+        if len(eligible) == 0:
+            raise ValueError(
+                f"contamination needs images of at least one other identity: the pool has none for "
+                f"sets[{i}] (label {labels[i]!r})"
+            )
+        slots = rng.permutation(n)
+        candidates = rng.choice(eligible, size=min(n, len(eligible)), replace=False)
+        m = _round_half_up(p * n)
+        if m > len(candidates):
+            raise ValueError(
+                f"sets[{i}] needs {m} replacement images but the pool has only {len(eligible)} "
+                f"of other identities"
+            )
+        positions.append(slots[:m].astype(np.int64))
+        pool_index.append(candidates[:m].astype(np.int64))
+    return Replacements(positions, pool_index, sizes)
+
+
+def apply_replacements(sets: Sequence, draws: Replacements, pool, pool_labels, labels=None) -> Contamination:
+    """Put the pool images (M', ...) ``pool[draws.pool_index[i]]`` into ``sets`` (list (k,)
+    of (n_i, ...) arrays, labelled ``labels`` (k,), default 0..k-1) at ``draws.positions``;
+    ``pool_labels`` (M',) gives the replacements' identity labels (``Contamination.source``).
+    Raises ValueError for mismatched shapes."""
+    if isinstance(sets, np.ndarray) or hasattr(sets, "detach") or not isinstance(sets, Sequence):
+        raise ValueError("sets must be a list of (n_i, ...) arrays, one per identity")
+    arrays = [_to_numpy(s, f"sets[{i}]") for i, s in enumerate(sets)]
+    if [len(s) for s in arrays] != draws.sizes.tolist():
+        raise ValueError(f"sets have sizes {[len(s) for s in arrays]}, the draws {draws.sizes.tolist()}")
+    labels = _set_labels(labels, len(arrays))
+    pool, pool_labels = _check_pool(pool, pool_labels)
+    src_dtype = np.result_type(labels, pool_labels)
+    out, replaced, source = [], [], []
+    for i, (s, pos, rows) in enumerate(zip(arrays, draws.positions, draws.pool_index, strict=True)):
+        if s.shape[1:] != pool.shape[1:]:
+            raise ValueError(f"pool images have shape {pool.shape[1:]}, sets[{i}] images {s.shape[1:]}")
+        new, mask, src = s.copy(), np.zeros(len(s), bool), np.full(len(s), labels[i], dtype=src_dtype)
+        new[pos] = pool[rows]
+        mask[pos] = True
+        src[pos] = pool_labels[rows]
+        out.append(new)
+        replaced.append(mask)
+        source.append(src)
+    return Contamination(out, replaced, source, draws.applied)
 
 
 def contaminate(
@@ -608,7 +779,8 @@ def contaminate(
     are replaced by distinct images drawn uniformly without replacement from the pool
     images (M, ...) whose label in ``pool_labels`` (M,) differs from the set's label
     (``labels`` (k,), default 0..k-1); an identity thus comes in proportion to its pool
-    images. Never the set's own identity.
+    images. Never the set's own identity. ``Contamination.applied`` is the fraction
+    actually replaced (``applied_fraction`` for equal set sizes), not the nominal p.
 
     The draws do not depend on p: for a fixed seed the positions and images replaced at a
     smaller p are a subset of those at a larger p (noise levels are nested, so curves at
@@ -619,65 +791,20 @@ def contaminate(
     outside [0, 1], a set with no other-identity pool image (e.g. a single identity),
     too few of them for round(p·n_i) distinct draws, or mismatched shapes.
     """
-    if not (np.isfinite(p) and 0 <= p <= 1):
-        raise ValueError(f"p must be in [0, 1], got {p}")
     if isinstance(sets, np.ndarray) or hasattr(sets, "detach") or not isinstance(sets, Sequence):
         raise ValueError("sets must be a list of (n_i, ...) arrays, one per identity")
     arrays = [_to_numpy(s, f"sets[{i}]") for i, s in enumerate(sets)]
-    if not arrays:
-        raise ValueError("sets is empty")
-    labels = np.arange(len(arrays)) if labels is None else _to_numpy(labels, "labels")
-    if labels.shape != (len(arrays),):
-        raise ValueError(f"labels must have shape ({len(arrays)},), one per set, got {labels.shape}")
-    pool, pool_labels = _to_numpy(pool, "pool"), _to_numpy(pool_labels, "pool_labels")
-    if pool.ndim < 1 or pool_labels.shape != (len(pool),):
-        raise ValueError(
-            f"pool_labels must have shape ({len(pool)},), one per pool image, got {pool_labels.shape}"
-        )
-    for i, s in enumerate(arrays):
-        if s.ndim < 1 or len(s) == 0:
-            raise ValueError(f"sets[{i}] is empty: every set needs at least one image")
-        if s.shape[1:] != pool.shape[1:]:
-            raise ValueError(f"pool images have shape {pool.shape[1:]}, sets[{i}] images {s.shape[1:]}")
-    try:
-        src_dtype = np.result_type(labels, pool_labels)
-    except TypeError as e:
-        raise ValueError(
-            f"labels {labels.dtype} and pool_labels {pool_labels.dtype} are not comparable"
-        ) from e
-    rng = _rng(rng)
-    out, replaced, source = [], [], []
-    for i, s in enumerate(arrays):
-        n = len(s)
-        eligible = np.flatnonzero(pool_labels != labels[i])
-        if len(eligible) == 0:
-            raise ValueError(
-                f"contamination needs images of at least one other identity: the pool has none for "
-                f"sets[{i}] (label {labels[i]!r})"
-            )
-        positions = rng.permutation(n)
-        candidates = rng.choice(eligible, size=min(n, len(eligible)), replace=False)
-        m = _round_half_up(p * n)
-        if m > len(candidates):
-            raise ValueError(
-                f"sets[{i}] needs {m} replacement images but the pool has only {len(eligible)} "
-                f"of other identities"
-            )
-        new, mask, src = s.copy(), np.zeros(n, bool), np.full(n, labels[i], dtype=src_dtype)
-        new[positions[:m]] = pool[candidates[:m]]
-        mask[positions[:m]] = True
-        src[positions[:m]] = pool_labels[candidates[:m]]
-        out.append(new)
-        replaced.append(mask)
-        source.append(src)
-    return Contamination(out, replaced, source)
+    pool, pool_labels = _check_pool(pool, pool_labels)
+    draws = draw_replacements([len(s) if s.ndim else 0 for s in arrays], p, pool_labels, labels, rng)
+    return apply_replacements(arrays, draws, pool, pool_labels, labels)
 
 
 @dataclass(frozen=True)
 class EquivalentNoise:
-    """Equivalent label noise: ``value`` is p when ``bound`` is None; when the TPR lies
-    outside the measured range, ``bound`` is "below" (less noise than the smallest level,
-    ``value`` = that level) or "above" (more than the largest, ``value`` = that level)."""
+    """Equivalent label noise: ``value`` is the applied fraction when ``bound`` is None; when
+    the TPR lies outside the measured range, ``bound`` is "below" (less noise than the
+    smallest level, ``value`` = that level) or "above" (more than the largest, ``value`` =
+    that level)."""
 
     value: float
     bound: Literal["below", "above"] | None = None
@@ -692,10 +819,12 @@ class EquivalentNoise:
 
 
 def equivalent_label_noise(levels, noisy_tprs, tpr: float) -> EquivalentNoise:
-    """The noise level p at which the noisy-real curves' TPR (at a fixed FPR) equals ``tpr``.
+    """The label noise at which the noisy-real curves' TPR (at a fixed FPR) equals ``tpr``.
 
-    ``levels`` (k,) are the measured p_1 < ... < p_k (k >= 2) and ``noisy_tprs`` (k,) the
-    TPRs of the contaminated real curves there. TPR should fall with p; measured values
+    ``levels`` (k,) are the measured *applied* fractions p_1 < ... < p_k (k >= 2; the
+    fraction of images actually replaced, ``Contamination.applied``, not the nominal p) and
+    ``noisy_tprs`` (k,) the TPRs of the contaminated real curves there; the answer is an
+    applied fraction. TPR should fall with p; measured values
     need not (sampling noise), so they are first replaced by their least-squares
     non-increasing fit (isotonic regression, pool adjacent violators; a no-op on
     non-increasing data). The fit f, linear between levels, is inverted at its first
@@ -710,7 +839,10 @@ def equivalent_label_noise(levels, noisy_tprs, tpr: float) -> EquivalentNoise:
     if noisy_tprs.shape != levels.shape:
         raise ValueError(f"noisy_tprs must have the shape of levels {levels.shape}, got {noisy_tprs.shape}")
     if not np.isfinite(levels).all() or (np.diff(levels) <= 0).any():
-        raise ValueError(f"levels must be finite and strictly increasing, got {levels}")
+        raise ValueError(
+            f"levels must be finite and strictly increasing, got {levels} (two nominal noise levels "
+            f"with the same applied fraction round(p·n)/n measure the same curve)"
+        )
     if not np.isfinite(noisy_tprs).all() or not np.isfinite(tpr):
         raise ValueError("noisy_tprs and tpr must be finite")
     f = isotonic_regression(noisy_tprs, increasing=False)

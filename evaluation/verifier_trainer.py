@@ -5,8 +5,9 @@ Each step: ``batch_images`` images drawn from every training image (a seeded
 permutation per epoch, as a pure function of the step), each mirrored with probability
 1/2 when ``flip``; cross-entropy over the training identities through the configured
 head (ArcFace by default); AdamW with a linear warm-up. Evaluation: verification AUC
-and TPR at FPR 1e-2 on held-out *train* identities (``val_*``, which pick ``best.pt``)
-and on the *test* identities (``test_*``, reported). Checkpoint, resume, progress,
+and TPR at FPR 1e-2 on held-out *train* identities (``val_*``, which pick ``best.pt``;
+:func:`sdn.data.vggface2.hold_out_identities`). The test identities are never read here:
+they are the benchmarks' alone (``sdn-bench faces``). Checkpoint, resume, progress,
 signal and metrics-CSV conventions are the shared ones (:mod:`sdn.training`); the
 checkpoint kind is "verifier".
 """
@@ -22,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from evaluation.verification import auc, roc_curve, tpr_at_fpr
 from sdn.checkpoint import set_rng_state
-from sdn.data.vggface2 import VGGFace2Sets, resolve_crop
+from sdn.data.vggface2 import VGGFace2Sets, hold_out_identities, resolve_crop
 from sdn.training import CsvLog, Schedule, autocast, batch_indices, init_distributed, open_run, run_loop
 
 from .verifier import VerifierConfig, VerifierNet
@@ -36,17 +37,8 @@ RESUMABLE = {
 }
 METRIC_FIELDS = ("step", "loss", "acc", "lr", "it_s")
 FPR = 1e-2
-EVAL_FIELDS = (
-    "step",
-    "val_auc",
-    "val_tpr@1e-2",
-    "val_pos",
-    "val_neg",
-    "test_auc",
-    "test_tpr@1e-2",
-    "test_pos",
-    "test_neg",
-)
+SELECTED_BY = "val_auc"  # best.pt: the highest held-out train-identity AUC
+EVAL_FIELDS = ("step", "val_auc", "val_tpr@1e-2", "val_pos", "val_neg")
 
 
 def _pick_rows(ds: VGGFace2Sets, identities, per_identity: int, seed: int) -> np.ndarray:
@@ -134,30 +126,19 @@ def train_verifier(
     train_ds = VGGFace2Sets(
         data, "train", set_size=1, max_per_identity=t.images_per_identity, progress=show, **common
     )
-    test_ds = VGGFace2Sets(
-        data, "test", set_size=2, max_per_identity=t.eval_images_per_identity, progress=show, **common
-    )
 
     # Hold out validation identities (with >= 2 images) from the training classes.
     n_ids = len(train_ds)
-    eligible = np.array([i.index for i in train_ds.identities if len(i.paths) >= 2])
-    val_ids = np.array([], dtype=np.int64)
-    if t.val_fraction > 0:
-        n_val = max(2, round(t.val_fraction * n_ids))
-        if len(eligible) < n_val or n_ids - n_val < 2:
-            raise ValueError(
-                f"{data}: {n_ids} train identities ({len(eligible)} with >= 2 images) are too few to hold "
-                f"out {n_val} for validation and train on >= 2; set train.val_fraction=0"
-            )
-        val_ids = np.sort(np.random.default_rng([t.seed, 1]).choice(eligible, n_val, replace=False))
+    try:
+        val_ids = hold_out_identities(train_ds, max(2, round(t.val_fraction * n_ids)), t.seed)
+    except ValueError as e:
+        raise ValueError(f"{e}; lower train.val_fraction") from e
     train_ids = np.setdiff1d(np.arange(n_ids), val_ids)
     class_of = np.full(n_ids, -1, dtype=np.int64)
     class_of[train_ids] = np.arange(len(train_ids))
     train_rows = np.concatenate([train_ds.identity_rows(int(i)) for i in train_ids])
     train_labels = class_of[train_ds.flat_labels[train_rows]]
-    val_rows = _pick_rows(train_ds, val_ids, t.eval_images_per_identity, t.seed) if len(val_ids) else None
-    test_rows = _pick_rows(test_ds, range(len(test_ds)), t.eval_images_per_identity, t.seed)
-    selection = "val_auc" if val_rows is not None else "test_auc"
+    val_rows = _pick_rows(train_ds, val_ids, t.eval_images_per_identity, t.seed)
 
     run = open_run(
         out,
@@ -170,8 +151,7 @@ def train_verifier(
         data=str(data),
         num_classes=len(train_ids),
         val_identities=[train_ds.identities[int(i)].class_id for i in val_ids],
-        best_selected_by=selection,
-        skipped_test_identities=test_ds.skipped_identities,
+        best_selected_by=SELECTED_BY,
     )
 
     torch.manual_seed(t.seed)
@@ -184,7 +164,7 @@ def train_verifier(
         DDP(model, device_ids=[d.device.index] if d.device.type == "cuda" else None) if d.world > 1 else model
     )
     start = 0
-    best = run.record.get("best", {selection: -1.0})
+    best = run.record.get("best", {SELECTED_BY: -1.0})
     if run.resumed is not None:
         model.load_state_dict(run.resumed["model"])
         opt.load_state_dict(run.resumed["optim"])
@@ -227,16 +207,13 @@ def train_verifier(
         return _verification(emb, ds.flat_labels[rows], t.eval_negatives, t.seed)
 
     def eval_fn(step: int) -> dict:
-        v = {}
-        if val_rows is not None:
-            v.update({f"val_{k}": x for k, x in score(train_ds, val_rows).items()})
-        v.update({f"test_{k}": x for k, x in score(test_ds, test_rows).items()})
+        v = {f"val_{k}": x for k, x in score(train_ds, val_rows).items()}
         evals.write({"step": step, **v})
-        if v[selection] > best[selection]:
+        if v[SELECTED_BY] > best[SELECTED_BY]:
             best.clear()
             best.update(step=step, **v)
             run.record["best"] = dict(best)
-            run.save(step, state(), run.out / "best.pt", gather=False, selected_by=selection, **v)
+            run.save(step, state(), run.out / "best.pt", gather=False, selected_by=SELECTED_BY, **v)
         return v
 
     schedule = Schedule(t.steps, t.log_every, t.checkpoint_every, t.eval_every, t.max_minutes)

@@ -160,7 +160,24 @@ class Aids:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (paper §4.2) and bookkeeping."""
+    """Optimisation (paper §4.2), numerics and bookkeeping.
+
+    precision: ``bf16`` (default) runs every forward pass of both steps under
+        ``torch.autocast`` in bfloat16, with float32 weights, gradients and Adam state;
+        ``fp16`` the same in float16 with a gradient scaler per optimiser; ``fp32`` no autocast.
+        The reconstruction error and d0 are cast to float32 before the losses in every mode.
+    channels_last: the model's weights and every image batch in channels-last memory format
+        (``torch.channels_last``) during training; numerically a layout choice only.
+
+    Not a switch, fixed by the code (:class:`sdn.trainer.ThetaObjective`): in the θ step the
+    generated set X' = G(z(X), z') is drawn without gradient from the generator in *training*
+    mode, so its BatchNorm layers normalise with the statistics of that generated batch (as in
+    the ψ step) and update their running statistics; evaluation and sampling
+    (:meth:`sdn.model.SDN.reconstruct`, :meth:`~sdn.model.SDN.sample`) use the running statistics.
+
+    eval_sets: the number of validation sets of the held-out quality; for faces also the number
+    of train identities held out of training to provide them (:func:`sdn.trainer.open_training_data`).
+    """
 
     steps: int = 10_000
     batch_sets: int = 4
@@ -171,6 +188,7 @@ class TrainConfig:
     gamma0: float = 1.0
     gamma1: float = 0.1
     precision: str = "bf16"
+    channels_last: bool = True
     seed: int = 0
     checkpoint_every: int = 500
     eval_every: int = 500
@@ -192,6 +210,8 @@ class TrainConfig:
         data = dict(data)
         if "betas" in data:
             data["betas"] = tuple(data["betas"])
+        # Configs written before the field existed: channels-last went with every precision but fp32.
+        data.setdefault("channels_last", data.get("precision", cls.precision) != "fp32")
         return strict_from_dict(cls, data, "train config")
 
 

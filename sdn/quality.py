@@ -1,4 +1,6 @@
-"""Held-out quality of a set model, computed during training (issue: SDN, 'held-out quality').
+"""Held-out quality of a set model, computed during training (issue: SDN, 'held-out quality')
+on validation sets (never the test split, which the benchmarks alone read; the trainer's
+:func:`sdn.trainer.open_training_data` says which sets).
 
 All images are (N, n, 3, H, W) float in [0, 1]. Feature spaces are fixed and
 documented so that figures from different runs are comparable:
@@ -83,7 +85,7 @@ def within_set_diversity(sets: torch.Tensor) -> float:
 
 @torch.no_grad()
 def held_out_quality(model, inputs: torch.Tensor, second: torch.Tensor, seed: int = 0) -> dict[str, float]:
-    """All held-out figures for a set model on N test sets.
+    """All held-out figures for a set model on N validation sets.
 
     inputs: (N, n, 3, H, W) in [0, 1], the input sets; second: a disjoint real set
     of the same N objects (same shape), the retrieval ceiling. The model must provide

@@ -6,10 +6,15 @@ Run folder (``out``):
   end, and on SIGINT/SIGTERM), atomic; ``--resume`` continues from it bit-exactly;
 - ``metrics.csv``: one row every ``log_every`` steps: each loss term, real and fake
   energies, code agreement of generated sets, prior NLL, it/s;
-- ``eval.csv``: held-out quality (:mod:`sdn.quality`) at every evaluation;
+- ``eval.csv``: held-out quality (:mod:`sdn.quality`) on validation sets at every
+  evaluation (:func:`open_training_data`: shapes, the ``val`` split; faces, train
+  identities held out of training);
 - ``samples/step_NNNNNNN.png``: input set | reconstruction | learned-prior sample |
-  uniform-prior sample, for a few test sets;
+  uniform-prior sample, for a few validation sets;
 - ``run.json``: configuration, aids, versions, seeds, device, world size, timings.
+
+The trainer never reads the test split: it is the benchmarks' alone, so no choice made
+from training figures (a checkpoint, a recipe) has seen it.
 
 Data parallelism: under ``torchrun`` every rank draws a different slice of each
 global batch; gradients are averaged by DistributedDataParallel (gloo on CPU, nccl
@@ -20,16 +25,17 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .checkpoint import set_rng_state
-from .config import SDNConfig
+from .checkpoint import load_checkpoint, set_rng_state
+from .config import SDNConfig, TrainConfig
 from .data.shapenet import ShapeNetViews
-from .data.vggface2 import VGGFace2Sets
+from .data.vggface2 import VGGFace2Sets, hold_out_identities
 from .io import atomic_write_bytes
 from .losses import generator_loss, theta_loss
 from .model import SDN, to_model_range
@@ -85,6 +91,42 @@ def open_dataset(
     )
 
 
+@dataclass
+class TrainingData:
+    """What one SDN run reads. ``train``: sets of n images with random views, of which training
+    draws the items ``train_items`` (K,); ``val``: sets of 2n images with fixed views, of which
+    the held-out quality uses the items ``val_items`` (M,). Never the test split."""
+
+    train: ShapeNetViews | VGGFace2Sets
+    train_items: np.ndarray
+    val: ShapeNetViews | VGGFace2Sets
+    val_items: np.ndarray
+
+
+def open_training_data(
+    dataset: str, root, t: TrainConfig, resolution: int, cache_dir=None, progress=True
+) -> TrainingData:
+    """The training and validation sets of a run with train config ``t``.
+
+    ``shapes``: validation is the ``val`` split (``val.lst``). ``faces`` (VGGFace2 has no
+    validation split): ``t.eval_sets`` seeded train identities with at least 2n images
+    (:func:`~sdn.data.vggface2.hold_out_identities`, as the verifier holds out its own) are
+    removed from training and validated on, each through its own seeded 2n images."""
+    n = t.set_size
+    train = open_dataset(dataset, root, "train", n, resolution, True, t.seed, cache_dir, progress)
+    if dataset == "shapes":
+        val = open_dataset(dataset, root, "val", 2 * n, resolution, False, t.seed, cache_dir, progress)
+        return TrainingData(train, np.arange(len(train)), val, np.arange(len(val)))
+    held = hold_out_identities(train, t.eval_sets, t.seed, min_images=2 * n)
+    val = VGGFace2Sets(
+        root, "train", set_size=2 * n, resolution=resolution, random_views=False, seed=t.seed,
+        max_per_identity=2 * n, cache_dir=cache_dir, progress=progress,
+    )  # fmt: skip
+    held_ids = {train.identities[int(i)].class_id for i in held}
+    val_items = np.array([i.index for i in val.identities if i.class_id in held_ids], dtype=np.int64)
+    return TrainingData(train, np.setdiff1d(np.arange(len(train)), held), val, val_items)
+
+
 def load_batch(ds: ShapeNetViews | VGGFace2Sets, indices: np.ndarray, epoch: int) -> torch.Tensor:
     """Sets (B, n, 3, H, W) in [0, 1] for the given items, views drawn for ``epoch``."""
     ds.set_epoch(epoch)
@@ -92,15 +134,14 @@ def load_batch(ds: ShapeNetViews | VGGFace2Sets, indices: np.ndarray, epoch: int
 
 
 def eval_sets(
-    ds: ShapeNetViews | VGGFace2Sets, count: int, set_size: int
+    ds: ShapeNetViews | VGGFace2Sets, items: np.ndarray, count: int, set_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` test objects evenly spaced through the split, with fixed views: an input
-    set and a disjoint second
-    real set, each (N, n, 3, H, W) in [0, 1]."""
-    count = min(count, len(ds))
+    """``count`` of the validation ``items`` (M,) of ``ds``, evenly spaced, with fixed views: an
+    input set and a disjoint second real set, each (N, n, 3, H, W) in [0, 1]."""
+    count = min(count, len(items))
     if count < 2:
-        raise ValueError(f"held-out evaluation needs at least 2 test sets, the split has {len(ds)}")
-    picks = np.linspace(0, len(ds) - 1, count).round().astype(int)  # spread over categories
+        raise ValueError(f"held-out evaluation needs at least 2 validation sets, there are {len(items)}")
+    picks = items[np.linspace(0, len(items) - 1, count).round().astype(int)]  # spread over categories
     sets = torch.stack([ds[int(i)]["images"] for i in picks])  # (N, 2n, 3, H, W)
     return sets[:, :set_size], sets[:, set_size : 2 * set_size]
 
@@ -135,7 +176,7 @@ class ThetaObjective(nn.Module):
         if with_fake:
             with torch.no_grad():
                 x_fake = model.generate(z.detach(), n).flatten(0, 1)  # (B*n, 3, H, W)
-            if cfg.train.precision != "fp32":
+            if cfg.train.channels_last:
                 x_fake = x_fake.contiguous(memory_format=torch.channels_last)
             c_fake = self.encoder(x_fake)
             recon_f, d0_f = model.energy_terms(x_fake, z_img, c_fake, cfg.aids.decoder_code_dropout)
@@ -180,7 +221,7 @@ class Trainer:
         self.cfg, self.d = cfg, d
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank
         self.model = SDN(cfg).to(d.device)
-        if cfg.train.precision != "fp32":
+        if cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         t = cfg.train
         self.opt_g = torch.optim.Adam(self.model.generator.parameters(), lr=t.lr_g, betas=t.betas)
@@ -200,7 +241,7 @@ class Trainer:
 
     def _images(self, sets: torch.Tensor) -> torch.Tensor:
         x = to_model_range(sets.reshape(-1, *sets.shape[2:]).to(self.d.device))  # (B*n, 3, H, W)
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.precision != "fp32" else x
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
 
     def _generate(self, z: torch.Tensor, n: int) -> torch.Tensor:
         """(B*n, 3, H, W) from the (possibly DDP-wrapped) generator, with gradient."""
@@ -343,10 +384,8 @@ def train_sdn(
     d = init_distributed(device)
     t, m = cfg.train, cfg.model
     show = progress and d.main
-    train_ds = open_dataset(dataset, data, "train", t.set_size, m.resolution, True, t.seed, cache_dir, show)
-    test_ds = open_dataset(
-        dataset, data, "test", 2 * t.set_size, m.resolution, False, t.seed, cache_dir, show
-    )
+    sets = open_training_data(dataset, data, t, m.resolution, cache_dir, show)
+    train_ds = sets.train
     run = open_run(
         out,
         "sdn",
@@ -364,7 +403,7 @@ def train_sdn(
         trainer.load_state(run.resumed)
         set_rng_state(run.resumed["rng_ranks"][d.rank])  # Trainer() reseeded; restore again
     start = trainer.step_count
-    inputs, second = eval_sets(test_ds, t.eval_sets, t.set_size)
+    inputs, second = eval_sets(sets.val, sets.val_items, t.eval_sets, t.set_size)
     metrics = evals = None
     if d.main:
         (run.out / "samples").mkdir(parents=True, exist_ok=True)
@@ -372,8 +411,8 @@ def train_sdn(
         evals = CsvLog(run.out / "eval.csv", ("step",) + QUALITY_FIELDS, start if resume else None)
 
     def step_fn(step: int) -> dict:
-        epoch, idx = batch_indices(step, len(train_ds), t.batch_sets, d.rank, d.world, t.seed)
-        return trainer.step(load_batch(train_ds, idx, epoch))
+        epoch, idx = batch_indices(step, len(sets.train_items), t.batch_sets, d.rank, d.world, t.seed)
+        return trainer.step(load_batch(train_ds, sets.train_items[idx], epoch))
 
     def eval_fn(step: int) -> dict:
         q = held_out_quality(trainer.model, inputs.to(d.device), second.to(d.device), seed=t.seed)
@@ -386,3 +425,25 @@ def train_sdn(
     postfix = lambda row: {"g": f"{row.get('g_loss', float('nan')):.3f}", "t": f"{row['t_loss']:.3f}"}  # noqa: E731
     run_loop(run, schedule, start, step_fn, trainer.state, eval_fn, metrics, "sdn", progress, postfix)
     return run.record
+
+
+def validation_quality(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    dataset: str = "shapes",
+    device: str = "cpu",
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """The held-out figures (:func:`~sdn.quality.held_out_quality`, plus ``step``) of an SDN
+    checkpoint on the validation sets its training run evaluates on (:func:`open_training_data`
+    with the checkpoint's own config), as ``eval.csv`` holds them. For a checkpoint trained
+    before validation identities were held out of the faces training data, those identities
+    were seen in training and the figures are not held-out ones."""
+    ckpt = load_checkpoint(checkpoint, kind="sdn", map_location=device)
+    model = SDN.from_checkpoint(checkpoint, map_location=device)  # float32 weights, eval mode
+    t = model.cfg.train
+    sets = open_training_data(dataset, data, t, model.cfg.model.resolution, cache_dir, progress)
+    inputs, second = eval_sets(sets.val, sets.val_items, t.eval_sets, t.set_size)
+    q = held_out_quality(model, inputs.to(model.device), second.to(model.device), seed=t.seed)
+    return {"step": int(ckpt["step"]), **q}

@@ -10,18 +10,27 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from benchmarks.cli import main
 from benchmarks.compare import (
     DEFAULT_TOLERANCES,
     IncompatibleReports,
+    InvalidReport,
     Tolerance,
     compare_main,
     compare_reports,
+    load_report,
     load_tolerances,
     resolve_tolerance,
     write_compare,
 )
+from benchmarks.faces import run_faces_benchmark
 from benchmarks.report_index import write_combined_index, write_index
+from benchmarks.shapenet import run_shapenet_benchmark
+from evaluation.intervals import N_TOO_SMALL
+from tests.test_faces_benchmark import tiny_config, tiny_faces_run  # noqa: F401 (tiny_faces_run: a fixture)
+from tests.test_shapenet_benchmark import tiny_bench_config, tiny_checkpoints  # noqa: F401 (a fixture)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "reference" / "shapes"
 COMPARE_COLUMNS = {
@@ -62,8 +71,11 @@ def _rows() -> list[dict]:
     return rows
 
 
-def make_report(path: Path, benchmark="faces", fingerprint="fp1", rows=None, config=None) -> Path:
-    """A faces-like report: tidy summary.csv, raw curves.csv, summary.md, one figure, manifest."""
+def make_report(
+    path: Path, benchmark="faces", fingerprint="fp1", rows=None, config=None, subset="s1", **manifest_entries
+) -> Path:
+    """A faces-like report: tidy summary.csv, raw curves.csv, summary.md, one figure, manifest
+    (``subset=None``: an old-format manifest without data.subset_sha256)."""
     path.mkdir(parents=True)
     cols = ["curve", "context_size", "metric", "mean", "ci_low", "ci_high", "n"]
     pd.DataFrame(rows if rows is not None else _rows(), columns=cols).to_csv(
@@ -82,7 +94,10 @@ def make_report(path: Path, benchmark="faces", fingerprint="fp1", rows=None, con
         "sdn_checkpoint": {"path": "checkpoints/sdn-faces.pt", "sha256": "ab" * 32},
         "files": ["curves.csv", "fig8a roc.png", "summary.csv", "summary.md", "manifest.json"],
         "wall_s": 12.5,
+        **manifest_entries,
     }
+    if subset is not None:
+        manifest["data"]["subset_sha256"] = subset
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
 
@@ -226,13 +241,22 @@ def test_extra_conditions_in_current_are_reported_not_errors(pair, tmp_path, cap
     cur, base = pair
     rows = [r for r in _rows() if r["context_size"] == 1]
     shutil.rmtree(base)
-    make_report(base, rows=rows, config={"seed": 1})
+    make_report(base, rows=rows, config={"seed": 0, "workers": 4})  # workers: execution only
     assert compare_main(cur, base, None, tmp_path / "cmp") == 0
     result = compare_reports(cur, base)
     assert len(result.table) == 8 and len(result.extra) == 8
     assert any("context_size=4" in e for e in result.extra)
-    assert any("config.seed" in n for n in result.notes)
+    assert "config.workers differs (execution only): baseline 4, current (absent)" in result.notes
     assert "only in current" in capsys.readouterr().out
+
+
+def test_subset_keys_are_notes_when_the_subset_agrees(tmp_path):
+    """max_objects 13 of a 13-object split and no max_objects score the same subset."""
+    base = make_report(tmp_path / "baseline", config={"seed": 0, "max_objects": 13})
+    cur = make_report(tmp_path / "current")
+    result = compare_reports(cur, base)
+    assert result.exit_code == 0
+    assert "config.max_objects differs (subset): baseline 13, current (absent)" in result.notes
 
 
 @pytest.mark.parametrize(
@@ -240,12 +264,27 @@ def test_extra_conditions_in_current_are_reported_not_errors(pair, tmp_path, cap
     [
         (dict(benchmark="shapenet"), "benchmark differs: baseline 'faces', current 'shapenet'"),
         (dict(fingerprint="fp2"), "data.fingerprint differs: baseline 'fp1', current 'fp2'"),
+        (dict(subset="s2"), "data.subset_sha256 differs: baseline 's1', current 's2'"),
+        (dict(subset=None), "report {cur} has no data.subset_sha256: it is an old-format report"),
+        (dict(config={"seed": 1}), "config.seed differs: baseline 0, current 1"),
+        (
+            dict(config={"seed": 0, "neg_per_pos": 5}),
+            "config.neg_per_pos differs: baseline (absent), current 5",
+        ),
+        (
+            dict(embedder={"name": "verifier", "sha256": "ef" * 32}, baseline_embedder={"name": "verifier",
+                 "sha256": "12" * 32}),
+            "embedder.sha256 differs: baseline '" + "12" * 32 + "', current '" + "ef" * 32 + "'",
+        ),
         (dict(rows=[r for r in _rows() if r["curve"] == "real"]), "8 condition(s) of the baseline missing"),
     ],
 )
 def test_incompatible_reports_exit_2_with_reason(tmp_path, capsys, change, reason):
-    base = make_report(tmp_path / "baseline")
+    change = dict(change)
+    embedder = change.pop("baseline_embedder", None)
+    base = make_report(tmp_path / "baseline", **({"embedder": embedder} if embedder else {}))
     cur = make_report(tmp_path / "current", **change)
+    reason = reason.format(cur=cur)
     assert compare_main(cur, base, None, tmp_path / "cmp") == 2
     assert reason in capsys.readouterr().err
     assert not (tmp_path / "cmp").exists()
@@ -264,6 +303,143 @@ def test_missing_summary_file_is_incompatible(pair):
     (cur / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IncompatibleReports, match="summary file summary.csv of the baseline is missing"):
         compare_reports(cur, base)
+
+
+def test_old_format_baseline_is_incompatible_and_models_are_not_a_condition(tmp_path, capsys):
+    base = make_report(tmp_path / "baseline", subset=None)
+    other_model = {"path": "checkpoints/other.pt", "sha256": "cd" * 32}
+    cur = make_report(tmp_path / "current", sdn_checkpoint=other_model)
+    assert compare_main(cur, base, None, tmp_path / "cmp") == 2
+    err = capsys.readouterr().err
+    assert f"the baseline report {base} has no data.subset_sha256: it is an old-format report" in err
+    shutil.rmtree(base)
+    make_report(base)
+    result = compare_reports(cur, base)  # another checkpoint on the same subset: the point of comparing
+    assert result.exit_code == 0
+    assert (
+        f"sdn_checkpoint.sha256 differs (models are compared, not a condition): baseline {'ab' * 32!r},"
+        in ("\n".join(result.notes))
+    )
+
+
+# ----------------------------------------------------------------------------- no verdict without an interval
+
+
+def test_missing_interval_gets_no_verdict(pair, tmp_path):
+    cur, base = pair
+    # Far below the baseline, but the current interval does not exist (a stratum too small).
+    edit(
+        cur, "summary.csv", dict(curve="real", context_size=1, metric="auc"), mean=0.5, ci_low="", ci_high=""
+    )
+    # Far above, but the baseline's interval does not exist.
+    edit(base, "summary.csv", dict(curve="real", context_size=4, metric="eer"), ci_low="nan", ci_high="nan")
+    edit(
+        cur,
+        "summary.csv",
+        dict(curve="real", context_size=4, metric="eer"),
+        mean=0.4,
+        ci_low=0.39,
+        ci_high=0.41,
+    )
+    # A baseline whose mean is NaN has nothing to compare against.
+    edit(
+        base, "summary.csv", dict(curve="recon", context_size=1, metric="eer"), mean="", ci_low="", ci_high=""
+    )
+    # A current mean that became NaN while the baseline's is finite stays a regression.
+    edit(
+        cur, "summary.csv", dict(curve="recon", context_size=4, metric="auc"), mean="", ci_low="", ci_high=""
+    )
+    result = compare_reports(cur, base)
+    t = result.table.set_index(["curve", "context_size", "metric"])
+    assert t.loc[("real", "1", "auc")][["status", "note"]].tolist() == [
+        N_TOO_SMALL,
+        "no interval in the current",
+    ]
+    assert t.loc[("real", "4", "eer")][["status", "note"]].tolist() == [
+        N_TOO_SMALL,
+        "no interval in the baseline",
+    ]
+    assert t.loc[("recon", "1", "eer")].status == N_TOO_SMALL
+    assert t.loc[("recon", "4", "auc")][["status", "note"]].tolist() == ["regressed", "current mean is NaN"]
+    assert result.counts()[N_TOO_SMALL] == 3 and len(result.regressions) == 1
+    write_compare(result, tmp_path / "cmp")
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert f"1 regressed, 3 {N_TOO_SMALL}, 4 untracked" in md
+    assert "| real | 1 | auc | 0.9 [0.88, 0.92] | 0.5 [nan, nan] |" in md
+    assert f"{N_TOO_SMALL} (no interval in the current) |" in md
+
+
+def test_flag_and_annotation_columns_are_not_conditions(pair):
+    cur, base = pair
+    # The current report gained a flag and an annotation column that the baseline lacks.
+    df = pd.read_csv(cur / "summary.csv")
+    df.insert(2, "under_resolved", df.metric.eq("tpr@1e-2") & df.curve.eq("recon"))
+    df.insert(3, "applied_noise", 0.0)
+    df["text"] = df["mean"].map("{:.2f}".format)
+    df.to_csv(cur / "summary.csv", index=False)
+    # An under-resolved TPR far below the baseline: no verdict.
+    edit(cur, "summary.csv", dict(curve="recon", metric="tpr@1e-2"), mean=0.1, ci_low=0.05, ci_high=0.15)
+    result = compare_reports(cur, base)
+    assert result.condition_columns == ["curve", "context_size"]
+    assert status_of(result, curve="recon", metric="tpr@1e-2") == [N_TOO_SMALL, N_TOO_SMALL]
+    assert set(result.table[result.table.status == N_TOO_SMALL].note) == {"under-resolved in the current"}
+    assert set(status_of(result, metric="auc")) == {"ok"}
+    edit(cur, "summary.csv", dict(curve="real"), under_resolved="maybe")
+    with pytest.raises(
+        InvalidReport, match=r"flag column 'under_resolved' must be True or False, got \['maybe'\]"
+    ):
+        compare_reports(cur, base)
+
+
+# ----------------------------------------------------------------------------- aggregate rows only
+
+
+def shapes_rows(airplane_iou: float = 0.7) -> list[dict]:
+    """A ShapeNet-like table: iou and cd per category and for the mean of categories."""
+    rows = []
+    for category, iou in (("airplane", airplane_iou), ("chair", 0.6), ("mean of categories", 0.65)):
+        for metric, mean, half in (("iou", iou, 0.02), ("cd", 5.0, 0.2)):
+            rows.append(dict(table="table1a", metric=metric, k=4, category=category, mean=mean, n=3))
+            rows[-1].update(ci_low=mean - half, ci_high=mean + half)
+    return rows
+
+
+def make_shapes_report(path: Path, rows: list[dict]) -> Path:
+    """A ShapeNet-like report: table1a.csv with a category column, manifest."""
+    make_report(path, benchmark="shapenet")
+    (path / "summary.csv").unlink()
+    cols = ["table", "metric", "k", "category", "mean", "ci_low", "ci_high", "n"]
+    pd.DataFrame(rows, columns=cols).to_csv(path / "table1a.csv", index=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"] = ["table1a.csv", "manifest.json"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def test_aggregate_only_tracks_aggregate_rows(tmp_path, capsys):
+    base = make_shapes_report(tmp_path / "baseline", shapes_rows())
+    cur = make_shapes_report(tmp_path / "current", shapes_rows(airplane_iou=0.5))  # one category regressed
+    assert status_of(compare_reports(cur, base), category="airplane", metric="iou") == ["regressed"]
+    result = compare_reports(cur, base, aggregate_only=True)
+    assert result.exit_code == 0
+    aggregate = result.table.category == "mean of categories"
+    assert set(result.table[aggregate].status) == {"ok"}
+    assert set(result.table[~aggregate].status) == {"context"}
+    assert set(result.table[~aggregate].note) == {"not an aggregate row"}
+    write_compare(result, tmp_path / "cmp")
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "2 ok, 0 improved, 0 regressed, 0 n too small, 0 untracked, 4 context" in md
+    assert "- aggregate only: verdicts from aggregate rows" in md
+    # The CLI option; a file without a category column (faces) has only aggregate rows.
+    runner = CliRunner()
+    args = ["compare", str(cur), str(base), "--out", str(tmp_path / "cli")]
+    assert runner.invoke(main, args).exit_code == 1
+    assert runner.invoke(main, args + ["--aggregate-only"]).exit_code == 0
+    faces_base, faces_cur = make_report(tmp_path / "fb"), make_report(tmp_path / "fc")
+    edit(faces_cur, "summary.csv", dict(curve="real", context_size=1, metric="auc"), mean=0.5, ci_low=0.49,
+         ci_high=0.51)  # fmt: skip
+    assert compare_main(faces_cur, faces_base, None, tmp_path / "cmp2", aggregate_only=True) == 1
+    assert "context" not in set(compare_reports(faces_cur, faces_base, aggregate_only=True).table.status)
 
 
 # ----------------------------------------------------------------------------- tolerances
@@ -340,14 +516,23 @@ def test_bad_json_tolerances(tmp_path):
 
 
 def test_reference_shapenet_report(tmp_path, capsys):
+    """compare on a real report against itself (its format: test_reference_report_has_current_format)."""
     base = shutil.copytree(REFERENCE, tmp_path / "baseline")
     cur = shutil.copytree(REFERENCE, tmp_path / "current")
+    for path in (base, cur):  # the same subset on both sides, whatever the reference's manifest holds
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["data"]["subset_sha256"] = "reference subset"
+        (path / "manifest.json").write_text(json.dumps(manifest))
     result = compare_reports(cur, base)
     assert result.exit_code == 0 and result.regressions.empty and not result.extra
     summaries = {"table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv", "differences.csv"}
     assert set(result.table.file) == summaries
     assert (result.table[result.table.file == "differences.csv"].status == "untracked").all()
-    assert set(result.table[result.table.file != "differences.csv"].status) == {"ok"}
+    assert set(result.table[result.table.file != "differences.csv"].status) <= {
+        "ok",
+        "untracked",
+        N_TOO_SMALL,
+    }
 
     where = dict(table="table1a", metric="iou", k=4, category="mean of categories")
     row = pd.read_csv(base / "table1a.csv", dtype=str).set_index(["metric", "k", "category"])
@@ -367,7 +552,8 @@ def test_reference_shapenet_report(tmp_path, capsys):
     assert math.isclose(reg.iloc[0].delta, -0.2, abs_tol=1e-9)
     metrics = {"cd", "chamfer_l1", "f_score", "iou", "normal_consistency", "occnet_iou"}
     metrics |= {f"delta_{m}" for m in metrics}  # the paired differences, untracked but plotted
-    assert {p.name for p in out.glob("*.png")} == {f"compare_{m}.png" for m in metrics}
+    assert metrics <= set(result.table.metric)
+    assert {p.name for p in out.glob("*.png")} == {f"compare_{m}.png" for m in set(result.table.metric)}
 
     # A CI regression that the index of the current report also picks up.
     write_compare(result, cur)
@@ -376,7 +562,51 @@ def test_reference_shapenet_report(tmp_path, capsys):
     assert text.startswith("# shapenet report")
     for png in cur.glob("*.png"):
         assert f"]({png.name})" in text
-    assert "Table 1(a)" in text and "sha256 9390e8768f2b" in text and "a78dc5805e23ea76" in text
+    manifest = json.loads((cur / "manifest.json").read_text())
+    assert "Table 1(a)" in text and f"sha256 {manifest['sdn_checkpoint']['sha256'][:12]}" in text
+    assert manifest["data"]["fingerprint"] in text
+
+
+def _fresh_report(request, out: Path, name: str) -> Path:
+    """A tiny report written by the current code, made as the benchmark's own tests make theirs."""
+    if name == "shapes":
+        sdn_ckpt, occ_ckpt, cache = request.getfixturevalue("tiny_checkpoints")
+        data = request.getfixturevalue("tiny_shapes")
+        run_shapenet_benchmark(
+            sdn_ckpt, occ_ckpt, data, out, tiny_bench_config(), cache_dir=cache, progress=False
+        )
+    else:
+        root, sdn_ckpt, verifier, cache = request.getfixturevalue("tiny_faces_run")
+        run_faces_benchmark(
+            sdn_ckpt, root, out, tiny_config(), str(verifier), cache_dir=cache, progress=False
+        )
+    return out
+
+
+@pytest.mark.parametrize("name", ["shapes", "faces"])
+def test_reference_report_has_current_format(request, tmp_path, name):
+    """The committed reference report has the format the current code writes (not its numbers): the
+    same CSV files, summary files, CSV columns (conditions, flags, annotations) and metric names, the same
+    manifest and config entries, and it is comparable with itself. Regenerate the reference when
+    this fails after a format change (see reports/reference/*/manifest.json for the command)."""
+    reference = REFERENCE.parent / name
+    fresh = _fresh_report(request, tmp_path / "fresh", name)
+    ref_m, fresh_m = (json.loads((p / "manifest.json").read_text()) for p in (reference, fresh))
+    assert set(ref_m) == set(fresh_m)
+    assert set(ref_m["data"]) == set(fresh_m["data"]) and set(ref_m["config"]) == set(fresh_m["config"])
+    assert [f for f in ref_m["files"] if f.endswith(".csv")] == [
+        f for f in fresh_m["files"] if f.endswith(".csv")
+    ]
+    ref, new = load_report(reference), load_report(fresh)
+    assert sorted(ref.tables) == sorted(new.tables)
+    for file in new.tables:
+        assert (
+            pd.read_csv(reference / file, nrows=0).columns.tolist()
+            == pd.read_csv(fresh / file, nrows=0).columns.tolist()
+        ), file
+        assert ref.conditions[file] == new.conditions[file], file
+        assert set(ref.tables[file].metric) == set(new.tables[file].metric), file
+    assert compare_reports(reference, reference).exit_code == 0
 
 
 def test_indexes(tmp_path):

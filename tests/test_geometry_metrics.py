@@ -9,11 +9,15 @@ from evaluation.geometry import (
     BEST,
     WORST,
     SurfaceSample,
+    VolumeSamplingError,
     chamfer,
     compare_meshes,
+    compare_to_point_files,
+    mesh_occupancy,
     occupancy_iou,
     sample_volume,
     volume_iou,
+    volume_overlap,
 )
 
 
@@ -118,3 +122,71 @@ def test_volume_samples_are_inside_and_seeded():
     p2 = sample_volume(m, np.random.default_rng(0), 500)
     assert p1.shape == (500, 3) and np.array_equal(p1, p2)
     assert (np.linalg.norm(p1, axis=1) <= 0.4 + 1e-9).all()
+
+
+def thin_rod(width=0.015, length=1.2):
+    """A square rod along the body diagonal: it fills ~0.075% of its bounding box."""
+    m = trimesh.creation.box(extents=(length, width, width))
+    m.apply_transform(trimesh.geometry.align_vectors([1.0, 0, 0], np.ones(3) / np.sqrt(3)))
+    return m
+
+
+def test_thin_mesh_gets_a_volume_iou():
+    rod = thin_rod()
+    assert rod.volume / np.prod(rod.extents) < 1e-3
+    # 256 points need ~340k candidates at this fill: beyond the former fixed budget of 200 x 1024.
+    assert volume_iou(rod, rod, np.random.default_rng(0), n=256) == 1.0
+    pts = sample_volume(rod, np.random.default_rng(1), 256)
+    assert pts.shape == (256, 3) and rod.contains(pts).all()
+
+
+def test_mesh_without_volume_raises_volume_sampling_error():
+    tetra = trimesh.convex.convex_hull(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0.3, 0.3, 1.0]]))
+    flat = trimesh.Trimesh(tetra.vertices * [1, 1, 0], tetra.faces, process=False)  # apex in the base
+    assert flat.is_watertight
+    with pytest.raises(VolumeSamplingError, match="encloses no volume"):
+        sample_volume(flat, np.random.default_rng(0))
+    with pytest.raises(VolumeSamplingError, match="found only 0 of 64 points"):
+        sample_volume(thin_rod(width=1e-4), np.random.default_rng(0), 64, max_candidates=5000)
+
+
+def holed_cube():
+    """The unit cube [-0.5, 0.5]^3 without its top face (z = 0.5): not watertight."""
+    box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    keep = ~np.isclose(box.triangles_center[:, 2], 0.5)
+    return trimesh.Trimesh(box.vertices, box.faces[keep], process=False)
+
+
+def test_containment_of_a_mesh_with_a_hole():
+    mesh = holed_cube()
+    assert not mesh.is_watertight
+    rng = np.random.default_rng(6)
+    pts = rng.uniform(-0.8, 0.8, (20_000, 3))
+    truth = (np.abs(pts) < 0.5).all(axis=1)
+    assert (mesh_occupancy(mesh, pts) == truth).mean() > 0.99  # one ray test alone gets ~40% wrong
+    assert volume_iou(mesh, cube(), rng, n=1000) > 0.98
+
+
+def test_point_files_ground_truth_closed_form():
+    r1, r2 = 0.3, 0.4
+    rng = np.random.default_rng(7)
+    gt = sphere(r2)
+    pts, face = trimesh.sample.sample_surface(gt, 30_000, seed=rng)
+    surface = SurfaceSample(pts, gt.face_normals[face])
+    box = rng.uniform(-0.55, 0.55, (100_000, 3))
+    occ = np.linalg.norm(box, axis=1) < r2
+    out = compare_to_point_files(sphere(r1), surface, box, occ, rng, n=2048, n_dense=20_000)
+    assert out["cd"] == pytest.approx(2 * (r2 - r1) ** 2, rel=0.05)
+    assert out["chamfer_l1"] == pytest.approx(r2 - r1, rel=0.03)
+    assert out["iou"] == pytest.approx(0.5 * (1 + (r1 / r2) ** 3), abs=0.02)  # the volume overlap
+    assert out["occnet_iou"] == pytest.approx((r1 / r2) ** 3, abs=0.02)
+    empty = compare_to_point_files(trimesh.Trimesh(), surface, box, occ, rng)
+    assert empty == {**WORST, "occnet_iou": 0.0}
+
+
+def test_volume_overlap_hand_worked():
+    a = np.array([1, 1, 1, 1, 0, 0], bool)
+    b = np.array([1, 1, 0, 0, 1, 0], bool)
+    assert volume_overlap(a, b) == pytest.approx(0.5 * (2 / 3 + 2 / 4))
+    assert volume_overlap(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert volume_overlap(a, np.zeros(6, bool)) == 0.0

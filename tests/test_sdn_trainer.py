@@ -234,3 +234,57 @@ def test_export_fp16_with_manifest_rebuilds_the_model(tiny_shapes, tmp_path):
     full, half = SDN.from_checkpoint(tmp_path / "r" / "checkpoint.pt"), SDN.from_checkpoint(tmp_path / "w.pt")
     x = torch.rand(2, 3, 3, 16, 16)
     assert (full.encode(x) == half.encode(x)).float().mean() > 0.9  # fp16 rounding may flip near-zero bits
+
+
+def test_never_reads_the_test_split(tiny_shapes, tmp_path):
+    """Training, its held-out evaluation and validation_quality use val.lst: a test split of
+    missing objects does not matter, and the re-evaluated checkpoint matches eval.csv."""
+    import json
+    import shutil
+
+    from sdn.trainer import validation_quality
+
+    root = tmp_path / "shapes"
+    shutil.copytree(tiny_shapes, root)
+    for lst in root.glob("*/test.lst"):
+        lst.write_text("no_such_object\n")
+    cfg = tiny_cfg(2, **{"train.channels_last": "false"})
+    run(root, cfg, tmp_path / "r", cache=tmp_path / "c")
+    last = json.loads((tmp_path / "r" / "run.json").read_text())["last_eval"]
+    assert last["num_sets"] == 2  # the two val objects
+    q = validation_quality(tmp_path / "r" / "checkpoint.pt", root, cache_dir=tmp_path / "c", progress=False)
+    assert q == pytest.approx(last)
+
+
+def test_faces_validation_holds_out_train_identities(tmp_path):
+    from sdn.data.synthetic_faces.generate import FacesConfig, generate_faces
+    from sdn.trainer import open_training_data
+
+    root, cache = tmp_path / "faces", tmp_path / "c"
+    fcfg = FacesConfig(identities=10, images_per_identity=10, resolution=32, test_fraction=0.5, seed=3)
+    generate_faces(root, fcfg, progress=False)
+    for img in (root / "test").rglob("*.jpg"):
+        img.write_bytes(b"not a jpeg")  # never read
+    cfg = apply_overrides(preset("tiny-16", "faces"), ["train.set_size=3", "train.eval_sets=2"])
+    sets = open_training_data("faces", root, cfg.train, 16, cache, progress=False)
+    trained = {sets.train.identities[int(i)].class_id for i in sets.train_items}
+    held = {sets.val.identities[int(i)].class_id for i in sets.val_items}
+    assert len(trained) == 3 and len(held) == 2 and not trained & held
+    over = ["train.steps=2", "train.batch_sets=2", "train.precision=fp32"]
+    rec = train_sdn(root, apply_overrides(cfg, over), tmp_path / "r", dataset="faces", progress=False,
+                    cache_dir=cache)  # fmt: skip
+    assert rec["last_eval"]["num_sets"] == 2
+
+
+def test_config_discloses_the_memory_format():
+    """train.channels_last is recorded; a config written before the field existed reads back
+    as it trained (channels-last with every precision but fp32)."""
+    from sdn.config import SDNConfig
+
+    cfg = preset("tiny-16")
+    assert cfg.train.precision == "bf16" and cfg.to_dict()["train"]["channels_last"] is True
+    old = cfg.to_dict()
+    del old["train"]["channels_last"]
+    assert SDNConfig.from_dict(old).train.channels_last
+    old["train"]["precision"] = "fp32"
+    assert not SDNConfig.from_dict(old).train.channels_last

@@ -187,3 +187,39 @@ def test_loader_on_synthetic_data(tiny_shapes, tmp_path):
     assert ds[0]["images"].shape == (4, 3, 32, 32)
     pts = ds.points(0)
     assert pts.points.shape == (100_000, 3) and pts.occupancies.dtype == bool
+
+
+def test_fingerprint_hashes_content(tiny_shapes, tmp_path):
+    """Same bytes, same fingerprint (whatever the root or the mtimes); one changed byte of any
+    file the loader reads, with names and sizes unchanged, another fingerprint."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_shapes, root)
+    ds = ShapeNetViews(root, "train", set_size=2, resolution=16, cache_dir=tmp_path / "c", progress=False)
+    base = ds.fingerprint()
+    assert base == ShapeNetViews(tiny_shapes, "train", set_size=2, resolution=16, cache_dir=tmp_path / "c",
+                                 progress=False).fingerprint()  # fmt: skip
+    obj = ds.objects[0].path
+
+    def flip_middle_byte(path):
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    view = ds.objects[1].views[3]
+    os.utime(view, (0, 0))
+    assert ds.fingerprint() == base  # mtime is not content
+    for path in (view, obj / "img_choy2016" / "cameras.npz", obj / "points.npz", obj / "pointcloud.npz"):
+        original = path.read_bytes()
+        flip_middle_byte(path)
+        assert ds.fingerprint() != base, path.name
+        path.write_bytes(original)
+        assert ds.fingerprint() == base
+    # One value rewritten by numpy far from the middle: the archive's CRC (in its sampled tail) changes.
+    pts = dict(np.load(obj / "points.npz"))
+    pts["points"][30_000] += 0.25  # byte ~180k of ~600k: outside the head, middle and tail samples
+    np.savez(obj / "points.npz", **pts)
+    assert ds.fingerprint() != base
+    assert ShapeNetViews(root, "val", set_size=2, resolution=16, cache_dir=tmp_path / "c",
+                         progress=False).fingerprint() != base  # fmt: skip

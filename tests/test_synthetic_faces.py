@@ -22,6 +22,7 @@ from sdn.data.synthetic_faces.generate import (
     identity_splits,
 )
 from sdn.data.synthetic_faces.render import annotate, render_face
+from sdn.data.vggface2 import VGGFace2Sets
 
 TINY = dict(identities=4, images_per_identity=3, resolution=40, seed=3)
 SPLITS = ("train", "test")
@@ -168,6 +169,13 @@ def test_deterministic_across_worker_counts(tmp_path, tiny_faces):
     other = tmp_path / "w2"
     generate_faces(other, FacesConfig(**TINY), workers=2, progress=False)
     assert tree_digest(other) == tree_digest(tiny_faces)
+    # Two separately generated copies: the same data fingerprint under different roots.
+    for split in ("train", "test"):
+        a, b = (
+            VGGFace2Sets(r, split, set_size=1, resolution=16, cache_dir=tmp_path / "c", progress=False)
+            for r in (other, tiny_faces)
+        )
+        assert a.fingerprint() == b.fingerprint()
 
 
 def test_resume_after_interruption(tmp_path, tiny_faces, monkeypatch):

@@ -12,6 +12,7 @@ import trimesh
 import yaml
 from PIL import Image
 
+from sdn.data.shapenet import ShapeNetViews
 from sdn.data.synthetic_shapes import generate as gen
 from sdn.data.synthetic_shapes.categories import CATEGORIES, resolve_categories
 from sdn.data.synthetic_shapes.generate import (
@@ -177,6 +178,13 @@ def test_deterministic_across_worker_counts(tmp_path, tiny_shapes):
     other = tmp_path / "w2"
     generate_shapes(other, ShapesConfig(**TINY), workers=2, progress=False)
     assert tree_digest(other) == tree_digest(tiny_shapes)
+    # Two separately generated copies: the same data fingerprint under different roots.
+    for split in ("train", "val", "test"):
+        a, b = (
+            ShapeNetViews(r, split, set_size=2, resolution=16, cache_dir=tmp_path / "c", progress=False)
+            for r in (other, tiny_shapes)
+        )
+        assert a.fingerprint() == b.fingerprint()
 
 
 def test_resume_after_interruption(tmp_path, tiny_shapes, monkeypatch):

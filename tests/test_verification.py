@@ -8,17 +8,22 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
+from evaluation.intervals import MIN_PER_STRATUM
 from evaluation.verification import (
     FPR_TARGETS,
     EquivalentNoise,
+    applied_fraction,
+    apply_replacements,
     auc,
     bootstrap_ci,
     bootstrap_cis,
     contaminate,
     cross_set_pairs,
     curve_statistics,
+    draw_replacements,
     eer,
     equivalent_label_noise,
+    is_under_resolved,
     roc_auc,
     roc_curve,
     split_by_identity,
@@ -156,8 +161,9 @@ def test_summary_counts_flags_and_cis():
     row = s.as_dict()
     assert row["tpr@0.1"] == s.tpr_at_fpr[0.1] and row["n_neg"] == 50 and "auc_lo" in row
     assert summarize(scores, labels).ci is None
-    with pytest.raises(ValueError, match="identity"):
+    with pytest.raises(ValueError, match="identities"):
         summarize(scores, labels, ci=True)
+    assert is_under_resolved(1e-2, 99) and not is_under_resolved(1e-2, 100)
 
 
 # --------------------------------------------------------------------------- pairs
@@ -173,11 +179,11 @@ def test_within_pair_counts_and_scores_by_hand():
     pairs = {tuple(sorted(ab)) for ab in zip(everything.a, everything.b, strict=True)}
     assert pairs == set(itertools.combinations(range(9), 2))  # every unordered pair once
     np.testing.assert_array_equal(everything.labels, set_of[everything.a] == set_of[everything.b])
-    np.testing.assert_array_equal(everything.identity, set_of[everything.a])
+    np.testing.assert_array_equal(everything.identity_a, set_of[everything.a])
+    np.testing.assert_array_equal(everything.identity_b, set_of[everything.b])
+    np.testing.assert_array_equal(everything.labels, everything.identity_a == everything.identity_b)
+    assert everything.identities.shape == (len(everything.scores), 2) and everything.n_identities == 3
     np.testing.assert_allclose(everything.scores, (flat[everything.a] * flat[everything.b]).sum(1))
-    # negatives are shared about evenly between their two identities, not all given to the lower one
-    neg_owner = everything.identity[~everything.labels]
-    assert 0 < (neg_owner == 2).sum()
     assert within_set_pairs(sets).n_neg == 26  # 10 x 10 positives > 26: all negatives
 
 
@@ -209,7 +215,8 @@ def test_cross_pair_counts_by_hand():
         itertools.product(range(6), range(7))
     )
     np.testing.assert_array_equal(p.labels, rec_of[p.a] == real_of[p.b])
-    np.testing.assert_array_equal(p.identity, rec_of[p.a])  # a negative belongs to its anchor
+    np.testing.assert_array_equal(p.identity_a, rec_of[p.a])
+    np.testing.assert_array_equal(p.identity_b, real_of[p.b])
     R, Q = unit(np.concatenate(recon)), unit(np.concatenate(real))
     np.testing.assert_allclose(p.scores, (R[p.a] * Q[p.b]).sum(1))
     capped = cross_set_pairs(recon, real, neg_per_pos=1.0, rng=0)
@@ -343,16 +350,49 @@ def test_equivalent_label_noise_known_answers():
         equivalent_label_noise([0, 0.1], [0.9], 0.8)
 
 
-def test_equivalent_noise_of_a_contaminated_curve_recovers_its_level():
+def test_equivalent_noise_of_an_independent_contaminated_curve_recovers_its_applied_level():
+    """Calibrate on one contamination draw, invert the TPR of an independently contaminated
+    second draw at nominal 0.25: sets of 10 get round(2.5) = 3 replacements, applied 0.3,
+    and the inversion over the applied fractions finds 0.3 (the nominal 0.25 would not)."""
     sets, pool, pool_labels = noise_fixture()
-    levels = [0, 0.1, 0.25, 0.5]
-    measured = []
-    for p in levels:
-        pairs = within_set_pairs(contaminate(sets, p, pool, pool_labels, rng=0).sets, rng=0)
+
+    def tpr_of(p, seed):
+        c = contaminate(sets, p, pool, pool_labels, rng=seed)
+        pairs = within_set_pairs(c.sets, rng=seed)
         fpr, tpr, _ = roc_curve(pairs.scores, pairs.labels)
-        measured.append(tpr_at_fpr(fpr, tpr, 0.1))
-    r = equivalent_label_noise(levels, measured, measured[2])
-    assert r.bound is None and r.value == pytest.approx(0.25)
+        return c.applied, tpr_at_fpr(fpr, tpr, 0.1)
+
+    applied, measured = zip(*(tpr_of(p, 0) for p in (0, 0.1, 0.25, 0.5)), strict=True)
+    assert applied == (0.0, 0.1, 0.3, 0.5)
+    second_applied, second_tpr = tpr_of(0.25, 1)
+    r = equivalent_label_noise(applied, measured, second_tpr)
+    assert second_applied == 0.3 and second_tpr != measured[2]  # a different draw
+    assert r.bound is None and r.value == pytest.approx(0.3, abs=0.04)
+
+
+def test_applied_fraction_of_non_integer_pn():
+    assert applied_fraction(0.1, 8) == 0.125 and applied_fraction(0.25, 8) == 0.25
+    assert applied_fraction(0.25, 10) == 0.3  # round half up
+    sets, pool, pool_labels = noise_fixture(k=5, n=8)
+    assert contaminate(sets, 0.1, pool, pool_labels).applied == 0.125
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
+        applied_fraction(1.2, 8)
+    with pytest.raises(ValueError, match="at least one image"):
+        applied_fraction(0.1, 0)
+
+
+def test_drawn_replacements_are_those_of_contaminate():
+    sets, pool, pool_labels = noise_fixture(k=6, n=8)
+    draws = draw_replacements([8] * 6, 0.5, pool_labels, rng=4)
+    assert [len(x) for x in draws.positions] == [4] * 6 and draws.applied == 0.5
+    rows = draws.drawn_rows  # load only these pool images
+    assert len(rows) <= 6 * 4 < len(pool)
+    local = apply_replacements(sets, draws.reindexed(rows), pool[rows], pool_labels[rows])
+    with pytest.raises(ValueError, match="every drawn pool row"):
+        draws.reindexed(rows[1:])
+    full = contaminate(sets, 0.5, pool, pool_labels, rng=4)
+    for a, b, sa, sb in zip(local.sets, full.sets, local.source, full.source, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(sa, sb)
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -364,7 +404,7 @@ def test_bootstrap_ci_contains_estimate_and_narrows_with_more_identities():
         pairs = within_set_pairs(clustered(k, 6, sigma=2.0, seed=k), rng=0)
         fpr, tpr, _ = roc_curve(pairs.scores, pairs.labels)
         point = auc(fpr, tpr)
-        lo, hi = bootstrap_ci(pairs.scores, pairs.labels, pairs.identity, auc, n_boot=300, rng=1)
+        lo, hi = bootstrap_ci(pairs.scores, pairs.labels, pairs.identities, auc, n_boot=300, rng=1)
         assert lo <= point <= hi
         widths.append(hi - lo)
     assert widths[1] < 0.6 * widths[0]
@@ -373,10 +413,10 @@ def test_bootstrap_ci_contains_estimate_and_narrows_with_more_identities():
 def test_bootstrap_is_seeded_and_covers_all_summary_statistics():
     pairs = within_set_pairs(clustered(15, 5, sigma=1.2), rng=0)
     stats = curve_statistics()
-    a = bootstrap_cis(pairs.scores, pairs.labels, pairs.identity, stats, n_boot=100, rng=7)
-    b = bootstrap_cis(pairs.scores, pairs.labels, pairs.identity, stats, n_boot=100, rng=7)
+    a = bootstrap_cis(pairs.scores, pairs.labels, pairs.identities, stats, n_boot=100, rng=7)
+    b = bootstrap_cis(pairs.scores, pairs.labels, pairs.identities, stats, n_boot=100, rng=7)
     assert a == b and set(a) == {"auc", *(f"tpr@{t:g}" for t in FPR_TARGETS), "eer"}
-    s = summarize(pairs.scores, pairs.labels, pairs.identity)
+    s = summarize(pairs.scores, pairs.labels, pairs.identities)
     for name, value in s.as_dict().items():
         if name in a:
             assert a[name][0] <= a[name][1]
@@ -388,11 +428,50 @@ def test_bootstrap_errors():
     scores, labels = np.arange(4.0), np.array([1, 0, 1, 0])
     with pytest.raises(ValueError, match="at least two identities"):
         bootstrap_ci(scores, labels, np.zeros(4), auc)
-    with pytest.raises(ValueError, match="identity must have the shape"):
+    with pytest.raises(ValueError, match=r"identity must have shape \(4,\) or \(4, 2\)"):
         bootstrap_ci(scores, labels, np.zeros(3), auc)
     with pytest.raises(ValueError, match="level"):
         bootstrap_ci(scores, labels, np.arange(4), auc, level=1.5)
-    # identity 0 holds all positives, 1 all negatives: replicates missing one are drawn again,
-    # and every kept replicate holds each identity once, so the CI collapses on the estimate
-    lo, hi = bootstrap_ci(scores, labels, np.array([0, 1, 0, 1]), auc, n_boot=50)
-    assert lo == hi == roc_auc(scores, labels)
+    # fewer than MIN_PER_STRATUM identities: no interval, NaN bounds
+    assert MIN_PER_STRATUM == 3
+    assert all(np.isnan(bootstrap_ci(scores, labels, np.array([0, 1, 0, 1]), auc, n_boot=50)))
+    # identity 0 holds all positives, 1 and 2 the negatives: replicates missing one are drawn again
+    scores6, labels6 = np.arange(6.0), np.array([1, 0, 1, 0, 1, 0])
+    lo, hi = bootstrap_ci(scores6, labels6, np.array([0, 1, 0, 2, 0, 1]), auc, n_boot=50)
+    assert lo <= roc_auc(scores6, labels6) <= hi
+
+
+def naive_bootstrap(pairs, stats, n_boot, rng):
+    """The identity bootstrap by rebuilding the pairs of each resample: identities drawn with
+    replacement (the same draws as ``bootstrap_cis``: one (n_boot, k) block); every copy of
+    identity i brings its positives, every ordered pair of copies (u, v) of identities i != j
+    brings the negatives (a of i, b of j), so a duplicated identity counts with multiplicity."""
+    ids = np.unique(pairs.identities)
+    picks = np.random.default_rng(rng).integers(0, len(ids), size=(n_boot, len(ids)))
+    values = []
+    for row in picks:
+        drawn = ids[row]
+        keep = [np.flatnonzero(pairs.labels & (pairs.identity_a == i)) for i in drawn]
+        for u, v in itertools.permutations(range(len(drawn)), 2):
+            if drawn[u] != drawn[v]:
+                keep.append(np.flatnonzero((pairs.identity_a == drawn[u]) & (pairs.identity_b == drawn[v])))
+        rows = np.concatenate(keep)
+        assert 0 < pairs.labels[rows].sum() < len(rows)  # no replicate is discarded here
+        fpr, tpr, _ = roc_curve(pairs.scores[rows], pairs.labels[rows])
+        values.append([stats[name](fpr, tpr) for name in stats])
+    q = np.quantile(np.array(values), [0.025, 0.975], axis=0)
+    return {name: (q[0, j], q[1, j]) for j, name in enumerate(stats)}
+
+
+@pytest.mark.parametrize("kind", ["within", "cross"])
+def test_bootstrap_equals_naive_resampling_of_identities(kind):
+    sets = clustered(6, [3, 2, 4, 3, 2, 3], dim=8, sigma=2.0, seed=21)
+    if kind == "within":
+        pairs = within_set_pairs(sets, neg_per_pos=None)
+    else:
+        pairs = cross_set_pairs(clustered(6, 2, dim=8, sigma=2.0, seed=22), sets, neg_per_pos=None)
+    stats = {"auc": auc, "tpr@0.1": lambda f, t: tpr_at_fpr(f, t, 0.1), "eer": eer}
+    ours = bootstrap_cis(pairs.scores, pairs.labels, pairs.identities, stats, n_boot=200, rng=5)
+    naive = naive_bootstrap(pairs, stats, 200, 5)
+    for name in stats:
+        np.testing.assert_allclose(ours[name], naive[name], rtol=1e-9, atol=1e-12, err_msg=name)

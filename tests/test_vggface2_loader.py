@@ -209,3 +209,29 @@ def test_errors_name_the_problem(faces, tmp_path):
     bad.unlink()
     with pytest.raises(ValueError, match="image not found: .*n000002/0003_01.jpg"):
         VGGFace2Sets(faces, "train", set_size=2, crop="none", **kw)
+
+
+def test_fingerprint_hashes_content(faces, tmp_path):
+    """Two separately written copies of the same bytes agree; one changed byte of an image, the
+    list, the meta or the box csv (names and sizes unchanged) changes the fingerprint."""
+    other = write_vggface2(tmp_path / "other", SMALL)
+    kw = dict(set_size=2, resolution=16, cache_dir=tmp_path / "c", progress=False)
+    ds = VGGFace2Sets(faces, "train", **kw)
+    base = ds.fingerprint()
+    assert VGGFace2Sets(other, "train", **kw).fingerprint() == base
+    assert VGGFace2Sets(faces, "test", **kw).fingerprint() != base
+    assert VGGFace2Sets(faces, "train", crop="none", **kw).fingerprint() != base
+    targets = [
+        ds.flat_paths[3],
+        faces / "train_list.txt",
+        faces / "identity_meta.csv",
+        faces / "bb_landmark" / "loose_bb_train.csv",
+    ]
+    for path in targets:
+        original = path.read_bytes()
+        data = bytearray(original)
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+        assert ds.fingerprint() != base, path.name
+        path.write_bytes(original)
+        assert ds.fingerprint() == base

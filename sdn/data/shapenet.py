@@ -16,12 +16,14 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
+from .content_hash import update_with_file
 from .image_cache import cached_images
 from .occnet_files import Cameras, PointCloud, Points, read_cameras, read_pointcloud, read_points
 
 IMAGE_DIR = "img_choy2016"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "val", "test")
+OBJECT_FILES = ("points.npz", "pointcloud.npz")
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,18 @@ class ShapeNetViews(Dataset):
         return ShapeObject(synset, name, ci, oid, path, views)
 
     def fingerprint(self) -> str:
-        """sha256 (hex, 16 chars) of the split's content: objects, their view files, the resolution."""
-        h = hashlib.sha256(f"{self.split}|{self.resolution}".encode())
+        """sha256 (hex, 16 chars) of the split's content and the resolution: the content
+        (:mod:`.content_hash`: relative path, size and bytes) of every file this loader reads
+        for the split: ``metadata.yaml``, each category's ``<split>.lst``, and per object its
+        views, ``cameras.npz``, ``points.npz`` and ``pointcloud.npz`` (a missing one counts as
+        missing). Same bytes give the same fingerprint on any machine and under any root."""
+        h = hashlib.sha256(f"content-v1|{self.split}|{self.resolution}\n".encode())
+        update_with_file(h, self.root / "metadata.yaml", self.root)
+        for synset in self.synsets:
+            update_with_file(h, self.root / synset / f"{self.split}.lst", self.root)
         for o in self.objects:
-            h.update(f"{o.synset}/{o.object_id}:{','.join(v.name for v in o.views)}\n".encode())
+            for path in (*o.views, o.path / IMAGE_DIR / "cameras.npz", *(o.path / f for f in OBJECT_FILES)):
+                update_with_file(h, path, self.root)
         return h.hexdigest()[:16]
 
     def __len__(self) -> int:

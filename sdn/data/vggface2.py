@@ -46,6 +46,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..io import atomic_write_bytes
+from .content_hash import update_with_file
 from .image_cache import DEFAULT_CACHE_DIR, cached_images
 from .image_cache import fingerprint as files_fingerprint
 
@@ -395,13 +396,16 @@ class VGGFace2Sets(Dataset):
         return [i.class_id for i in self.identities]
 
     def fingerprint(self) -> str:
-        """sha256 (hex, 16 chars) of the split's content: identities, their image files, the
-        resolution and the crop settings."""
+        """sha256 (hex, 16 chars) of the split's content, the resolution and the crop settings:
+        the content (:mod:`.content_hash`: relative path, size and bytes) of every file this
+        loader reads for the split: ``<split>_list.txt``, ``identity_meta.csv``,
+        ``bb_landmark/loose_bb_<split>.csv`` (a missing one counts as missing) and each used
+        image. Same bytes give the same fingerprint on any machine and under any root."""
         h = hashlib.sha256(
-            f"{self.split}|{self.resolution}|{self.crop}|{LOOSE_BB_SCALE}|{self.mtcnn_margin}".encode()
+            f"content-v1|{self.split}|{self.resolution}|{self.crop}|{LOOSE_BB_SCALE}|{self.mtcnn_margin}\n".encode()
         )
-        for i in self.identities:
-            h.update(f"{i.class_id}:{','.join(p.name for p in i.paths)}\n".encode())
+        for path in (self.list_path, self.root / "identity_meta.csv", self.bb_path, *self.flat_paths):
+            update_with_file(h, path, self.root)
         return h.hexdigest()[:16]
 
     def __len__(self) -> int:
@@ -472,3 +476,17 @@ class FaceImages(Dataset):
             "label": int(self.labels[i]),
             "path": str(self.paths[i]),
         }
+
+
+def hold_out_identities(ds: VGGFace2Sets, count: int, seed: int, min_images: int = 2) -> np.ndarray:
+    """Indices (k,) into ``ds.identities``, sorted, of ``count`` identities held out of training for
+    validation: a seeded choice among those with at least ``min_images`` images. Training on the
+    rest and validating on these keeps every choice (a checkpoint, a recipe) off the test split.
+    Raises ValueError when fewer than ``count`` identities qualify or fewer than 2 would remain."""
+    eligible = np.array([i.index for i in ds.identities if len(i.paths) >= min_images], dtype=np.int64)
+    if len(eligible) < count or len(ds) - count < 2:
+        raise ValueError(
+            f"{ds.root}: {len(ds)} {ds.split} identities ({len(eligible)} with >= {min_images} images) "
+            f"are too few to hold out {count} for validation and train on >= 2"
+        )
+    return np.sort(np.random.default_rng([seed, 1]).choice(eligible, count, replace=False))
