@@ -91,7 +91,7 @@ Compatibility. Two reports are comparable only when they
   ``max_identities``), which ``data.subset_sha256`` already decides; both are listed
   as notes. A key present in one config only is a difference;
 - measured with the same instrument: the OccNet (``occnet_checkpoint.sha256`` and its
-  ``threshold``) or the embedder (``embedder.name`` and ``embedder.sha256``), compared
+  ``threshold``) or the embedder's weights (``embedder.sha256``; its name holds a path), compared
   where both manifests have the entry (``INSTRUMENT_FIELDS``);
 - and every summary file of the baseline is a summary file of the current report with
   the same condition columns, and every (file, condition) row of the baseline is
@@ -140,7 +140,7 @@ EXECUTION_KEYS = frozenset({"workers"})
 # Config keys that choose the evaluated subset: data.subset_sha256 decides compatibility instead.
 SUBSET_KEYS = frozenset({"max_objects", "categories", "max_identities"})
 # The measuring instruments: these manifest fields must agree where both reports have them.
-INSTRUMENT_FIELDS = {"occnet_checkpoint": ("sha256", "threshold"), "embedder": ("name", "sha256")}
+INSTRUMENT_FIELDS = {"occnet_checkpoint": ("sha256", "threshold"), "embedder": ("sha256",)}
 # Manifest entries naming the scored model and the instruments: their other differences are notes.
 MODEL_KEYS = ("sdn_checkpoint", "occnet_checkpoint", "embedder")
 # data.* entries that must agree (a report without them is an old-format report).

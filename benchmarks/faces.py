@@ -99,15 +99,12 @@ from sdn.io import atomic_write_text
 from sdn.model import SDN
 from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 
+from .disclosure import model_disclosure, model_sentence
 from .figures import save_plot, save_rows, strip, white
 from .manifest import finish_report, sha256_file, subset_digest
 
 CURVES = ("real", "recon", "recon and real", "free samples", "uniform samples")
 PAPER_EQUIVALENT_NOISE = 0.25  # the paper: at FPR 10% reconstructions equal real sets with 25% label noise
-# How the θ step runs the generator: not a config field but fixed by the code (TrainConfig's
-# docstring in sdn/config.py, sdn.trainer.ThetaObjective): X' is drawn without gradient from the
-# generator in training mode, its BatchNorm normalising with the generated batch's statistics.
-THETA_STEP_GENERATOR_BN = "train (batch statistics)"
 
 
 @dataclass
@@ -679,20 +676,6 @@ def write_sample_figures(
     return paths
 
 
-def training_disclosure(sdn: SDN) -> dict:
-    """How the SDN was trained, for the report header and manifest: precision (autocast
-    dtype, fp32 = none), channels_last, the active aids (empty = the faithful recipe) and
-    the generator's BatchNorm mode in the θ step."""
-    precision = sdn.cfg.train.precision
-    return {
-        "precision": precision,
-        "autocast": None if precision == "fp32" else precision,
-        "channels_last": sdn.cfg.train.channels_last,
-        "aids": sdn.cfg.aids.active(),
-        "theta_step_generator_bn": THETA_STEP_GENERATOR_BN,
-    }
-
-
 def run_faces_benchmark(
     sdn_ckpt,
     data,
@@ -730,16 +713,13 @@ def run_faces_benchmark(
     atomic_write_text(out / "curves.csv", points.to_csv(index=False))
     atomic_write_text(out / "equivalent_noise.csv", equivalent_noise_table(summary).to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.drop(columns="text").to_csv(index=False))
-    sdn_cfg, training = sdn.cfg, training_disclosure(sdn)
-    aids = ", ".join(f"{k}={v}" for k, v in training["aids"].items()) or "none"
+    embedder_sha = sha256_file(emb.weights)
+    subset = subset_digest([ds.names[i] for i in picks])
     header = (
-        f"# Faces benchmark (Figure 8)\n\nSDN `{Path(sdn_ckpt).name}` (preset {sdn_cfg.preset}, recipe "
-        f"{sdn_cfg.recipe}; trained in {training['precision']}"
-        f"{' autocast' if training['autocast'] else ''}, channels_last "
-        f"{'yes' if training['channels_last'] else 'no'}; aids: {aids}; generator BatchNorm in the θ step: "
-        f"{THETA_STEP_GENERATOR_BN}), embedder `{emb.name}` ({emb.resolution} px); data `{data}` split "
-        f"{cfg.split}, {len(picks)} identities, sets of {cfg.set_size} at {sdn.resolution} px, "
-        f"crop {cfg.crop}."
+        f"# Faces benchmark (Figure 8)\n\n{model_sentence(sdn, sdn_ckpt)}, embedder `{emb.name}` "
+        f"({emb.resolution} px, sha256 `{embedder_sha[:12]}`); data `{data}` split {cfg.split}, "
+        f"{len(picks)} identities (subset sha256 `{subset}`), sets of {cfg.set_size} at {sdn.resolution} px, "
+        f"crop {cfg.crop}; seed {cfg.seed}."
     )
     atomic_write_text(out / "summary.md", summary_markdown(summary, cfg, header))
     plot_figure8(points, cfg, out)
@@ -752,23 +732,22 @@ def run_faces_benchmark(
         "sdn_checkpoint": {
             "path": str(sdn_ckpt),
             "sha256": sha256_file(sdn_ckpt),
-            "preset": sdn_cfg.preset,
-            "recipe": sdn_cfg.recipe,
-            **training,
+            **model_disclosure(sdn),
         },
         "embedder": {
             "name": emb.name,
             "resolution": emb.resolution,
             "dim": emb.dim,
             "source": str(embedder),
-            "weights": None if weights is None else str(weights),
+            "weights": str(emb.weights),
+            "sha256": embedder_sha,
         },
         "data": {
             "root": str(data),
             "split": cfg.split,
             "fingerprint": ds.fingerprint(),
             "identities": len(picks),
-            "subset_sha256": subset_digest([ds.names[i] for i in picks]),
+            "subset_sha256": subset,
             "skipped_identities": ds.skipped_identities,
             "images_per_identity": cfg.images_per_identity,
         },

@@ -54,7 +54,6 @@ rows do not depend on ``--workers``, the evaluation order or the other objects s
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -88,6 +87,7 @@ from sdn.model import SDN
 from sdn.seeding import STREAM_FIGURE, STREAM_RECON, set_seed
 from sdn.set_model import SetModel
 
+from .disclosure import model_disclosure, model_sentence
 from .figures import save_plot, save_rows, strip, white
 from .manifest import finish_report, sha256_file, subset_digest
 
@@ -100,7 +100,6 @@ STREAM_BOOTSTRAP = 101
 GT_MESH, GT_POINT_FILES = "mesh", "point files"
 OBJECT_COLUMNS = ["category", "synset", "object_id", "table", "k", *METRICS, "occnet_iou", "mesh_status"]
 OBJECT_COLUMNS += ["watertight", "gt_source"]
-PRECISIONS = {"bf16": "bf16 autocast", "fp16": "fp16 autocast with loss scaling", "fp32": "fp32"}
 PAPER = {  # the paper's numbers: real ShapeNet, 128 px, 13 categories
     "table1a": {
         "cd": {1: 4.458, 4: 3.682, 8: 3.501, 16: 3.433},
@@ -645,37 +644,8 @@ def write_figures(
     return paths
 
 
-def disclosure(model) -> dict:
-    """What the report says about the set model: for an SDN, its preset, recipe, aids, training
-    precision (``train.precision``), memory format (``train.channels_last``) and the generator's
-    BatchNorm mode in the θ step (fixed by sdn/trainer.py, no config field); for another set
-    model object, its class."""
-    if not isinstance(model, SDN):
-        return {"class": type(model).__name__}
-    c = model.cfg
-    return {
-        "preset": c.preset,
-        "recipe": c.recipe,
-        "aids": c.aids.active(),
-        "precision": c.train.precision,
-        "channels_last": c.train.channels_last,
-        "theta_step_generator_batchnorm": "training mode (batch statistics; running statistics updated), "
-        "no gradient: fixed in sdn/trainer.py",
-    }
-
-
 def _header(model, model_path, occnet_ckpt, threshold, data, cfg, keys, native, resolution) -> str:
-    info = disclosure(model)
-    if "class" in info:
-        described = f"set model `{info['class']}` (an object, not an SDN checkpoint)"
-    else:
-        aids = json.dumps(info["aids"]) if info["aids"] else "none"
-        described = (
-            f"SDN `{Path(model_path).name}` (preset {info['preset']}, recipe {info['recipe']}, aids: {aids}; "
-            f"trained in {PRECISIONS[info['precision']]}, channels_last: "
-            f"{'yes' if info['channels_last'] else 'no'}; generator BatchNorm in the θ step: "
-            f"{info['theta_step_generator_batchnorm']})"
-        )
+    described = model_sentence(model, model_path)
     return (
         f"# ShapeNet benchmark\n\n{described}, OccNet `{Path(occnet_ckpt).name}` (threshold {threshold:g}); "
         f"data `{data}` split {cfg.split}, {len(keys)} objects (subset sha256 `{subset_digest(keys)}`), "
@@ -759,7 +729,7 @@ def run_shapenet_benchmark(
         "sdn_checkpoint": {
             "path": str(model) if is_path else None,
             "sha256": sha256_file(model) if is_path else None,
-            **disclosure(set_model),
+            **model_disclosure(set_model),
         },
         "occnet_checkpoint": {
             "path": str(occnet_ckpt),

@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.disclosure import THETA_STEP_GENERATOR_BN
 from benchmarks.faces import (
     CURVES,
-    THETA_STEP_GENERATOR_BN,
     FacesBenchConfig,
     _verdict,
     measure_curves,
     open_identities,
     run_faces_benchmark,
 )
+from benchmarks.manifest import sha256_file
 from evaluation.embedders import load_embedder
 from evaluation.intervals import N_TOO_SMALL
 from evaluation.verifier import verifier_preset
@@ -134,12 +135,15 @@ def test_faces_end_to_end_writes_every_file(default_report):
     # the paper's 25 % sentence, read on both curves, each verdict saying which
     assert "| `recon` curve (reconstructions among themselves), context 3 |" in md
     assert "| `recon and real` curve (the paper's calibration of its gap to `real`), context 3 |" in md
-    assert "trained in fp32, channels_last yes; aids: none; generator BatchNorm in the θ step: train" in md
+    assert (
+        "aids: none; trained in fp32, channels_last: yes; generator BatchNorm in the θ step: training" in md
+    )
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["benchmark"] == "faces" and on_disk["data"]["identities"] == TEST_IDENTITIES
     assert on_disk["execution"] == {"chunk": 32} and len(on_disk["data"]["subset_sha256"]) == 64
     sdn = on_disk["sdn_checkpoint"]
-    assert (sdn["precision"], sdn["autocast"], sdn["channels_last"], sdn["aids"]) == ("fp32", None, True, {})
+    assert (sdn["precision"], sdn["channels_last"], sdn["aids"]) == ("fp32", True, {})
+    assert on_disk["embedder"]["sha256"] == sha256_file(on_disk["embedder"]["weights"])
     assert sdn["theta_step_generator_bn"] == THETA_STEP_GENERATOR_BN
 
 
