@@ -405,6 +405,20 @@ def faces(
     )
 
 
+@main.command("validate")
+@click.option("--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="SDN checkpoint.")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Its dataset.")
+@click.option("--dataset", type=click.Choice(["shapes", "faces"]), default="shapes", show_default=True)
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
+def validate(ckpt, data, dataset, cache_dir):
+    """Held-out figures of an SDN checkpoint on the validation sets its training run
+    evaluates on (shapes: val.lst; faces: held-out train identities), never the test
+    split. Prints them as JSON."""
+    from sdn.trainer import validation_quality
+
+    click.echo(json.dumps(validation_quality(ckpt, data, dataset, cache_dir=cache_dir), indent=2))
+
+
 @main.command("export")
 @click.option(
     "--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="A training checkpoint."

@@ -17,6 +17,7 @@ def test_version_and_help():
         ["faces", "--help"],
         ["compare", "--help"],
         ["regress", "--help"],
+        ["validate", "--help"],
     ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 0, (args, r.output)
@@ -66,7 +67,7 @@ def test_compare_exit_codes(tmp_path):
 
     import pandas as pd
 
-    ref = "reports/reference/shapes"
+    ref = "reports/reference/shapes-39"  # 3 objects per category: intervals exist
     same = CliRunner().invoke(main, ["compare", ref, ref, "--out", str(tmp_path / "c0")])
     assert same.exit_code == 0, same.output
     worse = tmp_path / "worse"
