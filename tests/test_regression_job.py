@@ -1,6 +1,6 @@
 """The CI regression job (benchmarks/regression.py) fails on a deliberate regression.
 
-It scores committed tiny models on committed tiny data; these tests rerun its faces half
+It scores committed tiny models on committed tiny data; these tests rerun one half of it
 with one thing broken and require ``compare`` to exit 1 against the committed baseline.
 That it passes on unchanged code under another oneDNN ISA is checked by ``.ci/run``
 (``make regress-proxy``), and on this machine by ``make regress``.
@@ -50,6 +50,25 @@ def test_a_broken_metric_regresses(tmp_path, monkeypatch):
 
     monkeypatch.setattr(verification, "_cosine", noisy)
     assert regression.run_regression(tmp_path / "job", benchmarks=("faces",)) == 1
+
+
+def test_a_broken_chamfer_regresses(tmp_path, monkeypatch):
+    """A Chamfer kernel off by half (e.g. a mean taken over the wrong axis): CD must regress in
+    the shapes half, whose intervals need every category to have >= 3 objects (4 here)."""
+    from evaluation import geometry
+
+    chamfer = geometry.chamfer
+
+    def inflated(a, b):
+        out = chamfer(a, b)
+        return {**out, "cd": 1.5 * out["cd"], "chamfer_l1": 1.5 * out["chamfer_l1"]}
+
+    monkeypatch.setattr(geometry, "chamfer", inflated)
+    assert regression.run_regression(tmp_path / "job", benchmarks=("shapes",)) == 1
+    table = pd.read_csv(tmp_path / "job" / "compare" / "shapes" / "compare.csv")
+    regressed = table[table.status == "regressed"]
+    assert {"cd", "chamfer_l1"} <= set(regressed.metric)
+    assert set(regressed.category) == {"mean of categories"}  # aggregate rows only
 
 
 def test_unknown_benchmark_is_a_clear_error(tmp_path):
