@@ -20,7 +20,7 @@ resizes them to its own input.
 
 Generated images depend on (seed, set identity, image slot) only (DESIGN.md §6), never on
 the chunk size: the reconstructions of identity i use the set seed
-``set_seed(seed, STREAM_RECON, name_i)`` for every context size (common random numbers
+``set_seed(seed, STREAM_RECON, class_id_i)`` for every context size (common random numbers
 across contexts), free sample s ``set_seed(seed, STREAM_LEARNED, s)`` and uniform sample s
 ``set_seed(seed, STREAM_UNIFORM, s)``; the figures show the same sets. ``chunk`` (sets per
 forward pass) is an execution setting, recorded in the manifest under "execution".
@@ -184,7 +184,8 @@ class FacesBenchConfig:
 def open_identities(data, cfg: FacesBenchConfig, resolution: int, cache_dir, progress: bool):
     """The split with a fixed choice of ``cfg.images_per_identity`` images per identity,
     and the identities scored (indices into it). Raises ValueError when fewer than two
-    identities qualify or two scored identities share a name (their set seeds would)."""
+    identities qualify. Identities are named by their class id (the folder, ``n000001``),
+    unique by construction: display names in identity_meta.csv may repeat."""
     ds = VGGFace2Sets(
         data,
         cfg.split,
@@ -202,12 +203,7 @@ def open_identities(data, cfg: FacesBenchConfig, resolution: int, cache_dir, pro
             f"{cfg.images_per_identity} images in split {cfg.split!r}, found {len(ds)}"
         )
     count = len(ds) if cfg.max_identities is None else min(cfg.max_identities, len(ds))
-    picks = [int(i) for i in np.linspace(0, len(ds) - 1, count).round()]
-    names = [ds.names[i] for i in picks]
-    if len(set(names)) != len(names):
-        dup = sorted({x for x in names if names.count(x) > 1})
-        raise ValueError(f"{data}: scored identities share names {dup[:5]}: a name must identify a set")
-    return ds, picks
+    return ds, [int(i) for i in np.linspace(0, len(ds) - 1, count).round()]
 
 
 def _embed_sets(embedder: Embedder, sets: torch.Tensor) -> np.ndarray:
@@ -280,7 +276,7 @@ def measure_curves(
     pass; the result does not depend on ``chunk`` (module docstring)."""
     _check_chunk(chunk)
     n, seed, count = cfg.set_size, cfg.seed, len(picks)
-    recon_seeds = set_seeds(seed, STREAM_RECON, [ds.names[i] for i in picks])
+    recon_seeds = set_seeds(seed, STREAM_RECON, [ds.class_ids[i] for i in picks])
     ks = sorted(set(cfg.context_sizes) | {n})
     real_parts: list[np.ndarray] = []
     recon_parts: dict[int, list[np.ndarray]] = {k: [] for k in ks}
@@ -659,7 +655,7 @@ def write_sample_figures(
     (the same set seeds as ``measure_curves``)."""
     shown = [picks[int(j)] for j in np.linspace(0, len(picks) - 1, min(4, len(picks))).round()]
     n, res = cfg.set_size, sdn.resolution
-    seeds = set_seeds(cfg.seed, STREAM_RECON, [ds.names[i] for i in shown])
+    seeds = set_seeds(cfg.seed, STREAM_RECON, [ds.class_ids[i] for i in shown])
     rows = []
     for i, s in zip(shown, seeds, strict=True):
         real = ds[i]["images"][:n]
@@ -714,7 +710,7 @@ def run_faces_benchmark(
     atomic_write_text(out / "equivalent_noise.csv", equivalent_noise_table(summary).to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.drop(columns="text").to_csv(index=False))
     embedder_sha = sha256_file(emb.weights)
-    subset = subset_digest([ds.names[i] for i in picks])
+    subset = subset_digest([ds.class_ids[i] for i in picks])
     header = (
         f"# Faces benchmark (Figure 8)\n\n{model_sentence(sdn, sdn_ckpt)}, embedder `{emb.name}` "
         f"({emb.resolution} px, sha256 `{embedder_sha[:12]}`); data `{data}` split {cfg.split}, "
