@@ -42,7 +42,14 @@ def data():
 @click.option("--resolution", default=64, show_default=True, type=int, help="Image side in pixels.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Processes.")
-def data_shapes(out, categories, objects_per_category, views, resolution, seed, workers):
+@click.option(
+    "--splits",
+    default="train,val,test",
+    show_default=True,
+    help="Comma-separated splits whose objects to write (the .lst files are always complete); "
+    "rerun with more to add the rest.",
+)
+def data_shapes(out, categories, objects_per_category, views, resolution, seed, workers, splits):
     """Write a synthetic mini-ShapeNet in the Occupancy Networks layout."""
     from sdn.data.synthetic_shapes.generate import ShapesConfig, generate_shapes
 
@@ -52,7 +59,7 @@ def data_shapes(out, categories, objects_per_category, views, resolution, seed, 
     if categories:
         cfg.categories = _csv_list(categories)
     try:
-        run = generate_shapes(out, cfg, workers=workers)
+        run = generate_shapes(out, cfg, workers=workers, splits=tuple(_csv_list(splits)))
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     click.echo(
@@ -74,7 +81,14 @@ def data_shapes(out, categories, objects_per_category, views, resolution, seed, 
 @click.option("--test-fraction", default=0.2, show_default=True, type=float, help="Identities held out.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Processes.")
-def data_faces(out, identities, images_per_identity, resolution, test_fraction, seed, workers):
+@click.option(
+    "--splits",
+    default="train,test",
+    show_default=True,
+    help="Comma-separated splits whose identities to render (the list, meta and box files are "
+    "always complete); rerun with more to add the rest.",
+)
+def data_faces(out, identities, images_per_identity, resolution, test_fraction, seed, workers, splits):
     """Write synthetic identities in the VGGFace2 layout (train/test identities disjoint)."""
     from sdn.data.synthetic_faces.generate import FacesConfig, generate_faces
 
@@ -86,7 +100,7 @@ def data_faces(out, identities, images_per_identity, resolution, test_fraction, 
         seed=seed,
     )
     try:
-        run = generate_faces(out, cfg, workers=workers)
+        run = generate_faces(out, cfg, workers=workers, splits=tuple(_csv_list(splits)))
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     click.echo(
@@ -462,8 +476,8 @@ def export(ckpt, out, fp32, note):
     "--max-objects", default=13, show_default=True, type=int, help="Test objects scored (one per category)."
 )
 def bench(root, faces_root, out, workers, max_objects):
-    """The main job on the embedded synthetic defaults (what `make bench` runs): both
-    datasets, both benchmarks with the reference checkpoints, one index."""
+    """The main job on the embedded synthetic defaults (what `make bench` runs): the test
+    splits of both datasets, both benchmarks with the reference checkpoints, one index."""
     from benchmarks.main_job import run_bench
 
     try:

@@ -1,8 +1,11 @@
-"""What ``make bench`` runs: build (or reuse) the default synthetic datasets, then both
-benchmarks with the committed reference checkpoints, and one index over the reports."""
+"""What ``make bench`` runs: build (or reuse) the test splits of the default synthetic
+datasets (all it scores), then both benchmarks with the committed reference checkpoints, and
+one index over the reports. The train splits are left for ``sdn-bench data shapes|faces``
+on the same roots, which add them."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sdn.data.preview import faces_grid, shapes_grid
@@ -27,6 +30,13 @@ def _missing(echo, what: str, *paths: Path) -> bool:
     return bool(missing)
 
 
+def _stage(echo, name: str, start: float) -> float:
+    """Echo the wall time of stage ``name`` begun at ``start``; return now (the next stage's start)."""
+    now = time.time()
+    echo(f"stage {name}: {now - start:.1f} s")
+    return now
+
+
 def run_bench(
     root: str,
     faces_root: str,
@@ -35,23 +45,27 @@ def run_bench(
     max_objects: int = DEFAULT_MAX_OBJECTS,
     echo=print,
 ) -> None:
-    """Generate or resume the default datasets (shapes: 13 categories x 50 objects x 24
-    views at 64 px under ``root``; faces: 500 identities x 24 images at 64 px under
-    ``faces_root``), write their previews, score the reference checkpoints on the test
-    splits (``max_objects`` shapes, every test identity) into ``out/shapes`` and
-    ``out/faces``, and write ``out/index.md``."""
+    """Generate or resume the test splits of the default datasets (shapes: 13 categories x
+    50 objects x 24 views at 64 px under ``root``, of which the 130 test objects; faces: 500
+    identities x 24 images at 64 px under ``faces_root``, of which the 100 test identities),
+    write previews of the test splits, score the reference checkpoints on them
+    (``max_objects`` shapes, every test identity) into ``out/shapes`` and ``out/faces``, and
+    write ``out/index.md``. Echoes each stage's wall time."""
     out = Path(out)
-    run = generate_shapes(root, ShapesConfig(), workers=workers)
-    echo(f"shapes {root}: {run['objects_generated']} objects generated, {run['objects_skipped']} reused, "
-         f"{run['wall_s']:.1f} s")  # fmt: skip
-    run = generate_faces(faces_root, FacesConfig(), workers=workers)
-    echo(f"faces {faces_root}: {run['identities_generated']} identities generated, "
+    start = time.time()
+    run = generate_shapes(root, ShapesConfig(), workers=workers, splits=("test",))
+    echo(f"shapes {root} (test split): {run['objects_generated']} objects generated, "
+         f"{run['objects_skipped']} reused, {run['wall_s']:.1f} s")  # fmt: skip
+    run = generate_faces(faces_root, FacesConfig(), workers=workers, splits=("test",))
+    echo(f"faces {faces_root} (test split): {run['identities_generated']} identities generated, "
          f"{run['identities_skipped']} reused, {run['wall_s']:.1f} s")  # fmt: skip
+    start = _stage(echo, "data", start)
     previews = (
-        shapes_grid(root, out / "shapes-preview.png"),
-        faces_grid(faces_root, out / "faces-preview.png"),
+        shapes_grid(root, out / "shapes-preview.png", split="test"),
+        faces_grid(faces_root, out / "faces-preview.png", split="test"),
     )
     echo(f"previews: {previews[0]}, {previews[1]}")
+    start = _stage(echo, "previews", start)
     if not _missing(echo, "ShapeNet", REFERENCE_SDN, REFERENCE_OCCNET):
         cfg = ShapeNetBenchConfig(max_objects=max_objects, workers=workers)
         m = run_shapenet_benchmark(
@@ -59,9 +73,11 @@ def run_bench(
         )
         n, wall = m["data"]["objects"], m["wall_s"]
         echo(f"shapes report: {out / 'shapes' / 'tables.md'} ({n} objects, {wall:.0f} s)")
+    start = _stage(echo, "shapes benchmark", start)
     if not _missing(echo, "faces", REFERENCE_FACES_SDN, REFERENCE_VERIFIER):
         m = run_faces_benchmark(REFERENCE_FACES_SDN, faces_root, out / "faces", FacesBenchConfig(),
                                 str(REFERENCE_VERIFIER), command="make bench")  # fmt: skip
         echo(f"faces report: {out / 'faces' / 'summary.md'} ({m['data']['identities']} identities, "
              f"{m['wall_s']:.0f} s)")  # fmt: skip
+    _stage(echo, "faces benchmark", start)
     echo(f"index: {write_combined_index(out)}")

@@ -3,10 +3,19 @@
 Meshes are ``trimesh.Trimesh`` objects in the OccNet-normalised frame (bounding box
 centred, longest edge 1; the evaluation volume is the cube [-0.55, 0.55]^3). Every
 random sample is drawn from a ``numpy.random.Generator`` that the caller seeds.
-Nearest neighbours use a KD-tree (scipy's cKDTree).
+
+Nearest neighbours (:func:`nearest_neighbours`) use a KD-tree (scipy's cKDTree) queried by
+``torch.get_num_threads()`` threads unless told otherwise: the benchmark sets torch's threads
+to cores / worker processes, so one worker uses every core and several do not oversubscribe
+them. The answer does not depend on the thread count (each thread answers a slice of the
+queries from the same tree). On a CUDA device, on request only, :func:`chamfer` can use the
+chunked brute-force kernel :func:`nearest_neighbours_torch` instead (same distances to
+rounding, same indices except exact ties); the CPU benchmark keeps the KD-tree.
 
 Containment (:func:`mesh_occupancy`, used by the volume samples and both IoUs): trimesh's
-ray-parity test (with embreex when installed) is only meaningful on a watertight mesh.
+ray-parity test, on Embree's ray intersector (the embreex package; :func:`require_embree`
+fails loudly without it rather than fall back to trimesh's own intersector, which is slower
+and may change the numbers), is only meaningful on a watertight mesh.
 A mesh that is not watertight (a hole, a user's ``model.ply`` with open parts) is tested
 by a majority vote of ray parity along three fixed, slightly skewed directions
 (``RAY_DIRECTIONS``): a ray escaping through a hole flips one vote, not the verdict.
@@ -29,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 import trimesh
 from scipy.spatial import cKDTree
 
@@ -112,7 +122,49 @@ def sample_volume(
     )
 
 
-def chamfer(a: SurfaceSample, b: SurfaceSample) -> dict[str, float]:
+def nearest_neighbours(
+    queries: np.ndarray, points: np.ndarray, workers: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distance (M,) float64 and index (M,) int64 into points (N, 3) of the nearest
+    point of each of queries (M, 3), by scipy's cKDTree with ``workers`` threads (None:
+    ``torch.get_num_threads()``; -1: every core). The result does not depend on ``workers``."""
+    return cKDTree(points).query(queries, workers=torch.get_num_threads() if workers is None else workers)
+
+
+def nearest_neighbours_torch(
+    queries: np.ndarray, points: np.ndarray, device: str | torch.device, max_chunk_bytes: int = 1 << 30
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_neighbours` by brute force on a torch device: queries (M, 3), points (N, 3)
+    -> distance (M,) float64 and index (M,) int64 (numpy, on the CPU).
+
+    In float64, by chunks of queries of at most ``max_chunk_bytes`` of (chunk, N) squared
+    distances: the index is the argmin over the points of |p|^2 - 2 q.p (|q - p|^2 less the
+    row constant |q|^2), the distance is then recomputed exactly, sqrt(sum((q - p)^2)), for
+    that point. Distances equal the KD-tree's up to rounding (a fused multiply-add on a GPU
+    may change the last bits); indices match except between points at equal distances (to
+    ~1e-16 in squared distance), where the argmin takes the first."""
+    queries, points = np.asarray(queries, np.float64), np.asarray(points, np.float64)
+    for name, arr in (("queries", queries), ("points", points)):
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise ValueError(f"{name} must be an (n, 3) array, got shape {arr.shape}")
+    if len(points) == 0:
+        raise ValueError("no points to find the nearest of")
+    q = torch.as_tensor(queries, device=device)
+    p = torch.as_tensor(points, device=device)
+    p_sq = (p * p).sum(1)
+    chunk = max(1, max_chunk_bytes // (8 * len(p)))
+    dist, index = [], []
+    for start in range(0, len(q), chunk):
+        qc = q[start : start + chunk]
+        i = torch.addmm(p_sq[None, :], qc, p.T, alpha=-2).argmin(1)
+        dist.append(((qc - p[i]) ** 2).sum(1).sqrt())
+        index.append(i)
+    if not dist:
+        return np.zeros(0), np.zeros(0, np.int64)
+    return torch.cat(dist).cpu().numpy(), torch.cat(index).cpu().numpy()
+
+
+def chamfer(a: SurfaceSample, b: SurfaceSample, nn_device: str | None = None) -> dict[str, float]:
     """Point-set distances between two surface samples (units of the normalised frame).
 
     - ``cd`` (the paper's, Achlioptas et al.): mean_a min_b |a-b|^2 + mean_b min_a |a-b|^2
@@ -122,9 +174,22 @@ def chamfer(a: SurfaceSample, b: SurfaceSample) -> dict[str, float]:
       with b(a) the nearest neighbour of a;
     - ``f_score`` at τ = 0.01: harmonic mean of precision (fraction of a within τ of b)
       and recall (fraction of b within τ of a); a plays the prediction.
+
+    Nearest neighbours by :func:`nearest_neighbours` (the KD-tree), or, when ``nn_device``
+    names a CUDA device (``"cuda"``, ``"cuda:1"``) and one is available, by
+    :func:`nearest_neighbours_torch` on it.
     """
-    d_ab, i_ab = cKDTree(b.points).query(a.points)
-    d_ba, i_ba = cKDTree(a.points).query(b.points)
+    if nn_device is None:
+        d_ab, i_ab = nearest_neighbours(a.points, b.points)
+        d_ba, i_ba = nearest_neighbours(b.points, a.points)
+    else:
+        if torch.device(nn_device).type != "cuda" or not torch.cuda.is_available():
+            raise ValueError(
+                f"nn_device must name an available CUDA device, got {nn_device!r} "
+                f"(CUDA available: {torch.cuda.is_available()}); leave it None for the KD-tree"
+            )
+        d_ab, i_ab = nearest_neighbours_torch(a.points, b.points, nn_device)
+        d_ba, i_ba = nearest_neighbours_torch(b.points, a.points, nn_device)
     nc_ab = np.abs(np.einsum("ij,ij->i", a.normals, b.normals[i_ab])).mean()
     nc_ba = np.abs(np.einsum("ij,ij->i", b.normals, a.normals[i_ba])).mean()
     precision, recall = (d_ab < F_SCORE_TAU).mean(), (d_ba < F_SCORE_TAU).mean()
@@ -191,15 +256,34 @@ def ray_parity(mesh: trimesh.Trimesh, points: np.ndarray, direction: np.ndarray)
     return np.bincount(hits[:, 0].astype(np.int64), minlength=len(points)) % 2 == 1
 
 
+def require_embree(mesh: trimesh.Trimesh) -> None:
+    """Raise RuntimeError unless the mesh's ray tests run on Embree (trimesh's embreex
+    intersector, which the reference reports used). Without embreex trimesh silently builds
+    its own intersector instead: slower, and its containment answers may differ."""
+    ray = type(mesh.ray)
+    if ray.__module__ != "trimesh.ray.ray_pyembree":
+        why = (
+            "the embreex package is not installed or fails to import"
+            if not trimesh.ray.has_embree
+            else "the mesh was built with use_embree=False"
+        )
+        raise RuntimeError(
+            f"containment tests need trimesh's Embree ray intersector, but the mesh uses "
+            f"{ray.__module__}.{ray.__name__} ({why}); install it with `pip install embreex`"
+        )
+
+
 def mesh_occupancy(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
     """Inside flags (N,) of points (N, 3); all False for an empty mesh.
 
     A watertight mesh uses trimesh's ray-parity ``contains``; a mesh that is not watertight
     uses the majority of :func:`ray_parity` along the three ``RAY_DIRECTIONS`` (a point is
-    inside when at least two of its rays cross the surface an odd number of times)."""
+    inside when at least two of its rays cross the surface an odd number of times). Raises
+    RuntimeError (:func:`require_embree`) when the mesh's rays do not run on Embree."""
     points = np.asarray(points, np.float64)
     if is_empty(mesh):
         return np.zeros(len(points), bool)
+    require_embree(mesh)
     if mesh.is_watertight:
         return mesh.contains(points)
     votes = sum(ray_parity(mesh, points, d).astype(np.int64) for d in RAY_DIRECTIONS)

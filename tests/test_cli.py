@@ -99,3 +99,48 @@ def test_data_faces_and_preview(tmp_path):
     assert png.stat().st_size > 0
     r = CliRunner().invoke(main, [*args, "--resolution", "48"])
     assert r.exit_code == 2 and "differs in: resolution" in r.output
+
+
+def test_data_splits_option(tmp_path):
+    out = tmp_path / "d"
+    args = ["data", "shapes", "--out", str(out), "--categories", "lamp", "--objects-per-category", "3"]
+    args += ["--views", "2", "--resolution", "16", "--workers", "1"]
+    r = CliRunner().invoke(main, [*args, "--splits", "test"])
+    assert r.exit_code == 0, r.output
+    assert "1 objects generated" in r.output
+    assert all((out / "03636649" / f"{s}.lst").is_file() for s in ("train", "val", "test"))
+    r = CliRunner().invoke(main, [*args, "--splits", "val,test"])
+    assert r.exit_code == 0 and "1 objects generated, 1 already there" in r.output, r.output
+    r = CliRunner().invoke(main, [*args, "--splits", "dev"])
+    assert r.exit_code == 2 and "splits must be a non-empty subset of train, val, test" in r.output
+    faces = ["data", "faces", "--out", str(tmp_path / "f"), "--identities", "3", "--images-per-identity", "2"]
+    r = CliRunner().invoke(main, [*faces, "--resolution", "32", "--workers", "1", "--splits", "test"])
+    assert r.exit_code == 0 and "1 identities generated" in r.output, r.output
+    assert (tmp_path / "f" / "train_list.txt").read_text().count("\n") == 4  # complete: 2 identities x 2
+
+
+def test_bench_generates_and_previews_only_the_test_splits(tmp_path, monkeypatch):
+    from benchmarks import main_job
+    from sdn.data.synthetic_faces.generate import FacesConfig
+    from sdn.data.synthetic_shapes.generate import ShapesConfig
+
+    tiny_shapes = dict(categories=["lamp"], objects_per_category=3, views=2, resolution=16)
+    monkeypatch.setattr(main_job, "ShapesConfig", lambda: ShapesConfig(**tiny_shapes))
+    monkeypatch.setattr(main_job, "FacesConfig", lambda: FacesConfig(identities=3, images_per_identity=2))
+    for name in ("REFERENCE_SDN", "REFERENCE_OCCNET", "REFERENCE_FACES_SDN", "REFERENCE_VERIFIER"):
+        monkeypatch.setattr(main_job, name, tmp_path / "absent.pt")
+    monkeypatch.setattr(main_job, "write_combined_index", lambda out: out / "index.md")  # no reports here
+    shapes, faces, out = tmp_path / "s", tmp_path / "f", tmp_path / "out"
+    r = CliRunner().invoke(
+        main,
+        ["bench", "--data", str(shapes), "--faces-data", str(faces), "--out", str(out), "--workers", "1"],
+    )
+    assert r.exit_code == 0, r.output
+    for stage in ("data", "previews", "shapes benchmark", "faces benchmark"):
+        assert f"stage {stage}: " in r.output
+    assert "1 objects generated" in r.output and "1 identities generated" in r.output
+    assert [p.name for p in (shapes / "03636649").iterdir() if p.is_dir()] == [
+        (shapes / "03636649" / "test.lst").read_text().strip()
+    ]
+    assert not list((faces / "train").iterdir())
+    assert (out / "shapes-preview.png").is_file() and (out / "faces-preview.png").is_file()

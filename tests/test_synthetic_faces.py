@@ -214,6 +214,36 @@ def test_rerun_skips_and_other_settings_are_refused(tiny_faces):
         generate_faces(tiny_faces, FacesConfig(**{**TINY, "resolution": 48, "seed": 4}), progress=False)
 
 
+def test_test_split_only_then_resume_with_all_splits(tmp_path, tiny_faces):
+    root = tmp_path / "test-only"
+    run = generate_faces(root, FacesConfig(**TINY), workers=1, progress=False, splits=("test",))
+    assert run["identities_generated"] == 1 and run["splits"] == ["test"]
+    assert images_on_disk(root, "train") == []
+    full = tree_digest(tiny_faces)
+    # Byte for byte the test images and every table (train's too) of the full run.
+    assert tree_digest(root) == {k: v for k, v in full.items() if not k.startswith("train/")}
+    assert images_on_disk(root, "test") == images_on_disk(tiny_faces, "test") != []
+    a, b = (
+        VGGFace2Sets(r, "test", set_size=1, resolution=16, cache_dir=tmp_path / "c", progress=False)
+        for r in (root, tiny_faces)
+    )
+    assert a.fingerprint() == b.fingerprint()
+    with pytest.raises(ValueError, match="differs in: seed"):
+        generate_faces(root, FacesConfig(**{**TINY, "seed": 4}), progress=False, splits=("train",))
+    run = generate_faces(root, FacesConfig(**TINY), workers=1, progress=False)
+    assert run["identities_skipped"] == 1 and run["identities_generated"] == 3
+    assert tree_digest(root) == full
+    record = json.loads((root / "generation.json").read_text())
+    assert [r["splits"] for r in record["runs"]] == [["test"], ["train", "test"]]
+
+
+@pytest.mark.parametrize("splits", [(), ("val",)])
+def test_bad_splits(tmp_path, splits):
+    with pytest.raises(ValueError, match="splits must be a non-empty subset of train, test"):
+        generate_faces(tmp_path / "x", FacesConfig(**TINY), progress=False, splits=splits)
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize(
     "change,message",
     [

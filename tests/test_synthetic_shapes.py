@@ -219,6 +219,38 @@ def test_resume_with_other_settings_is_refused(tiny_shapes):
         generate_shapes(tiny_shapes, ShapesConfig(**{**TINY, "resolution": 64}), workers=1, progress=False)
 
 
+def test_test_split_only_then_resume_with_all_splits(tmp_path, tiny_shapes):
+    root = tmp_path / "test-only"
+    cfg = ShapesConfig(**TINY)
+    run = generate_shapes(root, cfg, workers=1, progress=False, splits=("test",))
+    assert run["objects_generated"] == 2 and run["splits"] == ["test"]
+    full = tree_digest(tiny_shapes)
+    lists = {s: split_ids(cfg, s) for s in TINY["categories"]}
+    not_test = {f"{s}/{oid}" for s, ls in lists.items() for split in ("train", "val") for oid in ls[split]}
+    expected = {k: v for k, v in full.items() if "/".join(k.split("/")[:2]) not in not_test}
+    assert sum(k.endswith("/model.ply") for k in expected) == 2
+    # Byte for byte the test objects, complete .lst files and metadata.yaml of the full run.
+    assert tree_digest(root) == expected
+    assert [p.relative_to(root).as_posix() for p in objects(root)] == sorted(
+        f"{s}/{oid}" for s, ls in lists.items() for oid in ls["test"]
+    )
+    with pytest.raises(ValueError, match="differs in: seed"):
+        generate_shapes(root, ShapesConfig(**{**TINY, "seed": 8}), progress=False, splits=("train",))
+    run = generate_shapes(root, ShapesConfig(**TINY), workers=1, progress=False)
+    assert run["objects_skipped"] == 2 and run["objects_generated"] == 4
+    assert tree_digest(root) == full
+    record = json.loads((root / "generation.json").read_text())
+    assert [r["splits"] for r in record["runs"]] == [["test"], ["train", "val", "test"]]
+    assert record["config"] == json.loads((tiny_shapes / "generation.json").read_text())["config"]
+
+
+@pytest.mark.parametrize("splits", [(), ("test", "dev")])
+def test_bad_splits(tmp_path, splits):
+    with pytest.raises(ValueError, match="splits must be a non-empty subset of train, val, test"):
+        generate_shapes(tmp_path / "x", ShapesConfig(**TINY), progress=False, splits=splits)
+    assert not (tmp_path / "x").exists()
+
+
 def test_bad_config_values():
     with pytest.raises(ValueError, match="objects_per_category must be >= 1"):
         ShapesConfig(objects_per_category=0).validate()

@@ -23,7 +23,11 @@ Each identity is a pure function of (seed, identity number) and each image of
 (seed, identity number, image index): the same configuration gives byte-identical
 files whatever the number of workers. An identity's folder is written under a
 temporary name and renamed, so an interrupted run leaves only whole identities,
-and a rerun skips them.
+and a rerun skips them. ``splits`` limits a run to rendering the identities of some
+splits; the tables (lists, meta, boxes, landmarks) are always written for every identity
+(they need no rendering, and the loader reads ``identity_meta.csv`` and both
+``loose_bb_*.csv``). Like ``workers`` it is not part of the recorded configuration, so a
+later run with more splits adds the missing identities.
 """
 
 from __future__ import annotations
@@ -146,21 +150,26 @@ def _jpeg(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def identity_records(cfg: FacesConfig, number: int) -> tuple[Identity, list]:
+    """Identity ``number``'s attributes and one (file stem, annotation, variation) per image
+    in file order, without rendering."""
+    ident, images = identity_images(cfg, number)
+    return ident, [(stem, annotate(ident, var, cfg.resolution), var) for stem, var in images]
+
+
 def write_identity(cfg: FacesConfig, number: int, split: str, root: Path) -> tuple[bool, Identity, list]:
     """Render identity ``number`` into ``root/split`` unless it is already there.
 
-    Returns whether it was generated, its attributes, and one (file stem, annotation,
-    variation) per image in file order (computed without rendering when skipped).
+    Returns whether it was generated and its :func:`identity_records`.
     """
-    ident, images = identity_images(cfg, number)
-    records = [(stem, annotate(ident, var, cfg.resolution), var) for stem, var in images]
+    ident, records = identity_records(cfg, number)
     final = root / split / class_id(number)
     if final.is_dir():
         return False, ident, records
     tmp = root / split / f".tmp-{class_id(number)}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for stem, var in images:
+    for stem, _, var in records:
         (tmp / f"{stem}.jpg").write_bytes(_jpeg(render_face(ident, var, cfg.resolution)))
     os.rename(tmp, final)
     return True, ident, records
@@ -222,12 +231,21 @@ def _versions() -> dict:
     }
 
 
-def generate_faces(out: str | os.PathLike, cfg: FacesConfig, workers: int = 1, progress: bool = True) -> dict:
-    """Generate (or resume) the dataset under ``out``; returns this run's record
-    (``identities_generated``, ``identities_skipped``, ``images_per_second``, ``wall_s``, ...)."""
+def generate_faces(
+    out: str | os.PathLike,
+    cfg: FacesConfig,
+    workers: int = 1,
+    progress: bool = True,
+    splits: tuple[str, ...] = SPLITS,
+) -> dict:
+    """Generate (or resume) the identities of ``splits`` of the dataset under ``out`` (the
+    tables are written whole); returns this run's record (``identities_generated``,
+    ``identities_skipped``, ``images_per_second``, ``wall_s``, ...)."""
     cfg.validate()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if not splits or set(splits) - set(SPLITS):
+        raise ValueError(f"splits must be a non-empty subset of {', '.join(SPLITS)}, got {list(splits)}")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     record = generation_record(root, asdict(cfg), GENERATOR_VERSION, generator="sdn-bench faces")
@@ -237,9 +255,10 @@ def generate_faces(out: str | os.PathLike, cfg: FacesConfig, workers: int = 1, p
     split_of = identity_splits(cfg)
     for s in SPLITS:
         (root / s).mkdir(exist_ok=True)
-    tasks = [(cfg, k, split_of[k], str(root)) for k in split_of]
+    tasks = [(cfg, k, split_of[k], str(root)) for k in split_of if split_of[k] in splits]
     start = time.time()
-    made, people = 0, {}
+    made = 0
+    people = {k: identity_records(cfg, k) for k in split_of if split_of[k] not in splits}
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(
             tqdm(total=len(tasks) * cfg.images_per_identity, desc="faces", unit="img", disable=not progress)
@@ -264,6 +283,7 @@ def generate_faces(out: str | os.PathLike, cfg: FacesConfig, workers: int = 1, p
             "identities_skipped": len(tasks) - made,
             "images_generated": images,
             "images_per_second": round(images / wall, 2) if made else None,
+            "splits": [s for s in SPLITS if s in splits],
             "workers": workers,
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "versions": _versions(),

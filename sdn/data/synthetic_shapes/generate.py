@@ -18,7 +18,10 @@
 Each object is a pure function of (seed, synset, index): the same seed and
 arguments give byte-identical object files whatever the number of workers. An
 object is written to a temporary folder and renamed, so an interrupted run leaves
-only whole objects, and a rerun skips them.
+only whole objects, and a rerun skips them. ``splits`` limits a run to the objects of
+some splits (the .lst files and metadata.yaml are always complete); like ``workers`` it
+is not part of the recorded configuration, so a later run with more splits adds the
+missing objects.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from .geometry import normalise, surface_points, uniform_points
 from .render import render, sample_cameras
 
 GENERATOR_VERSION = 1
+SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test
 
 
@@ -205,19 +209,32 @@ def _work(args) -> bool:
 
 
 def generate_shapes(
-    out: str | os.PathLike, cfg: ShapesConfig, workers: int = 1, progress: bool = True
+    out: str | os.PathLike,
+    cfg: ShapesConfig,
+    workers: int = 1,
+    progress: bool = True,
+    splits: tuple[str, ...] = SPLITS,
 ) -> dict:
-    """Generate (or resume) the dataset under ``out``; returns the run record."""
+    """Generate (or resume) the objects of ``splits`` of the dataset under ``out`` (every
+    split's .lst file is written whole); returns the run record."""
     cfg.validate()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if not splits or set(splits) - set(SPLITS):
+        raise ValueError(f"splits must be a non-empty subset of {', '.join(SPLITS)}, got {list(splits)}")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     record = generation_record(root, asdict(cfg), GENERATOR_VERSION)
     atomic_write_json(root / "generation.json", record)
     for stale in root.glob("*/.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    tasks = [(cfg, s, i, str(root)) for s in cfg.categories for i in range(cfg.objects_per_category)]
+    split_lists = {synset: split_ids(cfg, synset) for synset in cfg.categories}
+    tasks = []
+    for synset, lists in split_lists.items():
+        chosen = {oid for split in splits for oid in lists[split]}
+        for i in range(cfg.objects_per_category):
+            if object_id(cfg.seed, synset, i) in chosen:
+                tasks.append((cfg, synset, i, str(root)))
     start = time.time()
     made = 0
     bar = tqdm(total=len(tasks), desc="objects", unit="obj", disable=not progress)
@@ -232,8 +249,8 @@ def generate_shapes(
                 bar.update()
     bar.close()
     meta = {}
-    for synset in cfg.categories:
-        for split, ids in split_ids(cfg, synset).items():
+    for synset, lists in split_lists.items():
+        for split, ids in lists.items():
             atomic_write_text(root / synset / f"{split}.lst", "\n".join(ids) + ("\n" if ids else ""))
         meta[synset] = {
             "id": synset,
@@ -250,6 +267,7 @@ def generate_shapes(
             "objects_generated": made,
             "objects_skipped": len(tasks) - made,
             "objects_per_minute": round(made / wall * 60, 2) if made else None,
+            "splits": [s for s in SPLITS if s in splits],
             "workers": workers,
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "versions": _versions(),
