@@ -10,7 +10,7 @@ kernel difference moves a score by float noise, far inside any tolerance. So:
 
 - ``benchmarks/baselines/fixtures/data/{shapes,faces}``: the test splits of a tiny
   synthetic mini-ShapeNet (3 categories x 20 objects, 16 views, 32 px: 4 test objects per
-  category) and a tiny synthetic VGGFace2 (96 identities x 12 images, 32 px, 48 of them
+  category) and a tiny synthetic VGGFace2 (192 identities x 12 images, 32 px, 96 of them
   test), in the real on-disk layouts;
 - ``benchmarks/baselines/fixtures/models``: fp32 weights of the tiny models trained on the
   train splits of the same data (an SDN per dataset, preset ``tiny-16``; the OccNet,
@@ -65,7 +65,7 @@ OCCNET_OVERRIDES = [  # lr 1e-3 and 1024 points: the tiny OccNet then depends on
     "train.steps=400", "train.batch_objects=8", "train.points_per_object=1024", "train.lr=1e-3",
     "train.precision=fp32", "train.eval_every=100", "train.val_objects=0",
 ]  # fmt: skip
-VERIFIER_OVERRIDES = ["train.steps=300", "train.precision=fp32"]
+VERIFIER_OVERRIDES = ["train.steps=600", "train.precision=fp32"]
 
 
 def shapes_data_config():
@@ -80,7 +80,7 @@ def shapes_data_config():
 def faces_data_config():
     from sdn.data.synthetic_faces.generate import FacesConfig
 
-    return FacesConfig(identities=96, images_per_identity=12, resolution=32, test_fraction=0.5, seed=11)
+    return FacesConfig(identities=192, images_per_identity=12, resolution=32, test_fraction=0.5, seed=11)
 
 
 def shapenet_config() -> ShapeNetBenchConfig:
