@@ -364,7 +364,9 @@ def shapenet(
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
-    click.echo(f"{out}: {manifest['data']['objects']} objects in {manifest['wall_s']:.0f} s; see tables.md")
+    if manifest:  # under torchrun only rank 0 writes the report
+        n, wall = manifest["data"]["objects"], manifest["wall_s"]
+        click.echo(f"{out}: {n} objects in {wall:.0f} s; see tables.md")
 
 
 @main.command("faces")

@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 import trimesh
 from tqdm import tqdm
 
@@ -86,6 +87,7 @@ from sdn.io import atomic_write_text
 from sdn.model import SDN
 from sdn.seeding import STREAM_FIGURE, STREAM_RECON, set_seed
 from sdn.set_model import SetModel
+from sdn.training import init_distributed
 
 from .disclosure import model_disclosure, model_sentence
 from .figures import save_plot, save_rows, strip, white
@@ -668,7 +670,13 @@ def run_shapenet_benchmark(
     """Run the benchmark and write the report folder; returns the manifest.
 
     model: an SDN checkpoint path, or an object implementing :class:`sdn.set_model.SetModel`
-    (then ``cfg.workers`` must be 1: worker processes load the model from a path)."""
+    (then ``cfg.workers`` must be 1: worker processes load the model from a path).
+
+    Launched by torchrun (``torchrun --nproc_per_node N -m benchmarks.cli shapenet ...``, gloo
+    on CPU), rank r scores the strided slice ``indices[r::N]`` (each rank with ``cfg.workers``
+    processes and its share of the node's cores), rank 0 gathers every object's rows, puts them
+    in the unsharded order and alone writes the report; the other ranks return ``{}``. Every
+    draw is seeded by the object, so the report does not depend on the world size."""
     cfg.validate()
     if isinstance(model, SetModel) and cfg.workers != 1:
         raise ValueError(
@@ -677,31 +685,41 @@ def run_shapenet_benchmark(
         )
     start = time.time()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    d = init_distributed("cpu")
     set_model, occ = load_models(model, occnet_ckpt)
-    ds = open_split(data, cfg, set_model.resolution, cache_dir, progress)
+    ds = open_split(data, cfg, set_model.resolution, cache_dir, progress and d.main)
     native = _native_resolution(ds)
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
     # Objects: all, or max_objects spread evenly over the split (so every category is seen).
     n_obj = len(ds) if cfg.max_objects is None else min(cfg.max_objects, len(ds))
     indices = [int(i) for i in np.linspace(0, len(ds) - 1, n_obj).round()]
     keys = [_object_key(ds, i) for i in indices]
-    threads = max(1, (os.cpu_count() or 1) // cfg.workers)
-    rows = []
-    bar = tqdm(total=len(indices), desc="objects", unit="obj", disable=not progress)
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    threads = max(1, (os.cpu_count() or 1) // (cfg.workers * per_node))
+    mine = indices[d.rank :: d.world]  # a strided slice: every rank sees every category
+    by_object: dict[int, list[dict]] = {}
+    bar = tqdm(total=len(mine), desc=f"objects (rank {d.rank})", unit="obj", disable=not progress)
     if cfg.workers == 1:
         torch.set_num_threads(threads)
         _set_state(set_model, occ, ds, cfg)
-        for i in indices:
-            rows += evaluate_object(i)
+        for i in mine:
+            by_object[i] = evaluate_object(i)
             bar.update()
     else:
         init = (model, occnet_ckpt, data, cfg, cache_dir, threads)
         with get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=init) as pool:
-            for r in pool.imap(evaluate_object, indices):
-                rows += r
+            for i, r in zip(mine, pool.imap(evaluate_object, mine), strict=True):
+                by_object[i] = r
                 bar.update()
     bar.close()
+    if d.world > 1:  # rank 0 gathers every rank's rows and alone writes the report
+        gathered = [None] * d.world if d.main else None
+        dist.gather_object(by_object, gathered, dst=0)
+        if not d.main:
+            return {}
+        by_object = {i: r for part in gathered for i, r in part.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [row for i in indices for row in by_object[i]]  # the unsharded order
     objects = pd.DataFrame(rows, columns=OBJECT_COLUMNS)
     summary = summarise(objects, cfg.bootstrap, cfg.seed)
     differences = paired_differences(objects, cfg.bootstrap, cfg.seed)
