@@ -79,7 +79,7 @@ import torch
 from tqdm import tqdm
 
 from evaluation.embedders import Embedder, load_embedder
-from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, has_interval
+from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, format_interval, has_interval
 from evaluation.verification import (
     FPR_TARGETS,
     Pairs,
@@ -449,9 +449,7 @@ def _value(summary: pd.DataFrame, curve: str, metric: str, context=None, noise: 
 
 def _interval(r, digits: int = 3) -> str:
     """ "[lo, hi]" of a summary row, or "[n too small]" when no interval exists."""
-    if not has_interval(r["ci_low"], r["ci_high"]):
-        return f"[{N_TOO_SMALL}]"
-    return f"[{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+    return format_interval(r["ci_low"], r["ci_high"], digits)
 
 
 def _dagger(r) -> str:

@@ -78,7 +78,7 @@ from evaluation.geometry import (
     surface_metrics,
     volume_iou,
 )
-from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, excludes, has_interval, interval_exists
+from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, excludes, format_interval, interval_exists
 from occnet_multiview.extract import extract_mesh
 from occnet_multiview.model import OccupancyNetwork
 from sdn.data.occnet_files import PointCloud, Points
@@ -95,7 +95,6 @@ from .manifest import finish_report, sha256_file, subset_digest
 
 METRICS = ("cd", "chamfer_l1", "normal_consistency", "f_score", "iou")
 COUNTS = ("n_empty", "n_failed", "n_not_watertight")  # count rows of the summary CSVs
-STATUS_OF_COUNT = {"n_empty": "empty", "n_failed": "failed"}
 # Streams of this module's own random draws (sdn.seeding's STREAM_* are the generated sets').
 STREAM_GEOMETRY = 100
 STREAM_BOOTSTRAP = 101
@@ -279,9 +278,11 @@ def evaluate_object(index: int) -> list[dict]:
         else:
             mesh = _mesh(model.reconstruct(real[None, :k], cfg.real_views, seed=recon_seed)[0])
         add("table1b", k, score_meshes(mesh, m_real, _row_rng(cfg.seed, key, "table1b", k), cfg.dense_points))
+    real_occ = mesh_occupancy(m_real, points.points)  # M at points.npz: Table 2 (all views) and gt_real
     for v in cfg.table2_views:
         mesh = m_real if v == cfg.real_views else _mesh(real[:v])
-        iou = occupancy_iou(mesh_occupancy(mesh, points.points), points.occupancies)
+        occ = real_occ if v == cfg.real_views else mesh_occupancy(mesh, points.points)
+        iou = occupancy_iou(occ, points.occupancies)
         status = "empty" if is_empty(mesh) else "ok"
         add("table2", v, {"occnet_iou": iou, "mesh_status": status, "watertight": _watertight(mesh)})
     gt_path = obj.path / "model.ply"
@@ -290,7 +291,8 @@ def evaluate_object(index: int) -> list[dict]:
         rng = _row_rng(cfg.seed, key, table, cfg.real_views)
         if gt is not None:
             scores = score_meshes(pred, gt, rng, cfg.dense_points)
-            scores["occnet_iou"] = occupancy_iou(mesh_occupancy(pred, points.points), points.occupancies)
+            occ = real_occ if pred is m_real else mesh_occupancy(pred, points.points)
+            scores["occnet_iou"] = occupancy_iou(occ, points.occupancies)
             add(table, cfg.real_views, scores, gt_source=GT_MESH)
         elif (obj.path / "pointcloud.npz").is_file():
             scores = score_point_files(pred, ds.pointcloud(index), points, rng, cfg.dense_points)
@@ -419,9 +421,7 @@ def paired_differences(objects: pd.DataFrame, n_boot: int, seed: int) -> pd.Data
 
 def _fmt(r) -> str:
     """'mean [ci_low, ci_high]', or 'mean [n too small]' when the interval does not exist."""
-    if not has_interval(r["ci_low"], r["ci_high"]):
-        return f"{r['mean']:.3f} [{N_TOO_SMALL}]"
-    return f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+    return f"{r['mean']:.3f} {format_interval(r['ci_low'], r['ci_high'])}"
 
 
 def _table_head(title: str, first: str, ks) -> list[str]:
@@ -676,7 +676,8 @@ def run_shapenet_benchmark(
     on CPU), rank r scores the strided slice ``indices[r::N]`` (each rank with ``cfg.workers``
     processes and its share of the node's cores), rank 0 gathers every object's rows, puts them
     in the unsharded order and alone writes the report; the other ranks return ``{}``. Every
-    draw is seeded by the object, so the report does not depend on the world size."""
+    draw is seeded by the object, so the report does not depend on the world size beyond the
+    float noise of another thread count per rank (tests/test_shapenet_sharding.py)."""
     cfg.validate()
     if isinstance(model, SetModel) and cfg.workers != 1:
         raise ValueError(

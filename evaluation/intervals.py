@@ -29,6 +29,13 @@ def has_interval(ci_low: float, ci_high: float) -> bool:
     return math.isfinite(ci_low) and math.isfinite(ci_high)
 
 
+def format_interval(ci_low: float, ci_high: float, digits: int = 3) -> str:
+    """ "[lo, hi]" with ``digits`` decimals, or "[n too small]" when the interval does not exist."""
+    if not has_interval(ci_low, ci_high):
+        return f"[{N_TOO_SMALL}]"
+    return f"[{ci_low:.{digits}f}, {ci_high:.{digits}f}]"
+
+
 def excludes(ci_low: float, ci_high: float, value: float = 0.0) -> str:
     """'yes' when the interval excludes ``value``, 'no' when it contains it, ``N_TOO_SMALL``
     when the interval does not exist (NaN bounds)."""

@@ -146,16 +146,23 @@ class SDN(nn.Module):
         return recon, self.d0(codes).float()
 
     def generate(
-        self, z: torch.Tensor, n: int, gen: torch.Generator | None = None, ema: bool = False
+        self,
+        z: torch.Tensor,
+        n: int,
+        gen: torch.Generator | None = None,
+        ema: bool = False,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """n images per code: z (B, d_z) -> (B, n, 3, R, R) in [-1, 1]."""
+        """n images per code: z (B, d_z) -> (B, n, 3, R, R) in [-1, 1]. ``noise`` (B, n,
+        noise_dim), when given, is the z' of each image; otherwise it is drawn from ``gen``."""
         g = self.generator_ema if (ema and self.generator_ema is not None) else self.generator
         b = z.shape[0]
-        noise = torch.randn(
-            b * n, self.cfg.model.noise_dim, generator=gen, device=gen.device if gen else z.device
-        )
+        if noise is None:
+            noise = torch.randn(
+                b * n, self.cfg.model.noise_dim, generator=gen, device=gen.device if gen else z.device
+            )
         zz = z.repeat_interleave(n, dim=0)  # (B*n, d_z), set by set
-        x = g(zz, noise.to(z.device))
+        x = g(zz, noise.reshape(b * n, -1).to(z.device))
         return x.view(b, n, *x.shape[1:])
 
     # ----- the public set-model interface (images in [0, 1]) -------------------------
@@ -173,9 +180,7 @@ class SDN(nn.Module):
             self.train(was)
 
     @torch.no_grad()
-    def reconstruct(
-        self, sets: torch.Tensor, n_out: int, seed: int | Sequence[int] = 0
-    ) -> torch.Tensor:
+    def reconstruct(self, sets: torch.Tensor, n_out: int, seed: int | Sequence[int] = 0) -> torch.Tensor:
         """Encode each set and generate ``n_out`` new images of it (EMA generator if any).
 
         sets (B, n, 3, H, W) in [0, 1] -> (B, n_out, 3, H, W) in [0, 1].
@@ -229,10 +234,7 @@ class SDN(nn.Module):
         was = self.training
         self.eval()
         try:
-            g = self.generator_ema if self.generator_ema is not None else self.generator
-            b, n = noise.shape[:2]
-            x = g(z.repeat_interleave(n, dim=0), noise.flatten(0, 1).to(z.device))
-            return to_unit_range(x.view(b, n, *x.shape[1:]))
+            return to_unit_range(self.generate(z, noise.shape[1], ema=True, noise=noise))
         finally:
             self.train(was)
 

@@ -6,6 +6,12 @@ import json
 from pathlib import Path
 
 
+def check_splits(splits, allowed: tuple[str, ...]) -> None:
+    """Raise ValueError unless ``splits`` is a non-empty subset of ``allowed``."""
+    if not splits or set(splits) - set(allowed):
+        raise ValueError(f"splits must be a non-empty subset of {', '.join(allowed)}, got {list(splits)}")
+
+
 def generation_record(root: Path, config: dict, version: int, **fields) -> dict:
     """The existing record of ``root``, or a fresh one (``config``, ``generator_version``,
     ``fields``, an empty ``runs`` list). Raises ValueError naming the differing keys when

@@ -49,7 +49,7 @@ from tqdm import tqdm
 
 from ...config import require_positive, strict_from_dict
 from ...io import atomic_write_json, atomic_write_text
-from ..generation import generation_record
+from ..generation import check_splits, generation_record
 from .face_model import Identity, Variation, identity_record, sample_identity, sample_variation
 from .render import annotate, render_face
 
@@ -244,8 +244,7 @@ def generate_faces(
     cfg.validate()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if not splits or set(splits) - set(SPLITS):
-        raise ValueError(f"splits must be a non-empty subset of {', '.join(SPLITS)}, got {list(splits)}")
+    check_splits(splits, SPLITS)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     record = generation_record(root, asdict(cfg), GENERATOR_VERSION, generator="sdn-bench faces")

@@ -46,13 +46,13 @@ from tqdm import tqdm
 
 from ...config import require_positive
 from ...io import atomic_write_json, atomic_write_text, save_npz
-from ..generation import generation_record
+from ..generation import check_splits, generation_record
+from ..shapenet import SPLITS
 from .categories import BY_SYNSET, CATEGORIES, Category, resolve_categories
 from .geometry import normalise, surface_points, uniform_points
 from .render import render, sample_cameras
 
 GENERATOR_VERSION = 1
-SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test
 
 
@@ -220,8 +220,7 @@ def generate_shapes(
     cfg.validate()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if not splits or set(splits) - set(SPLITS):
-        raise ValueError(f"splits must be a non-empty subset of {', '.join(SPLITS)}, got {list(splits)}")
+    check_splits(splits, SPLITS)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     record = generation_record(root, asdict(cfg), GENERATOR_VERSION)
