@@ -346,9 +346,33 @@ def _numbers(value: str, name: str, kind=int) -> tuple:
     "--threshold", type=float, default=None, help="Default: the OccNet checkpoint's validated threshold."
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False), default=None,
+    help="Cache folder: decoded images, and the real side in its shapenet-real subfolder "
+    "(default ~/.cache/sdn-bench/images and ~/.cache/sdn-bench/shapenet-real).",
+)  # fmt: skip
+@click.option(
+    "--no-cache", is_flag=True, help="Recompute the real side (M, Table 2, gt_real); store nothing."
+)
+@click.option(
+    "--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
+    help="The OccNet's precision (bf16: autocast, as it trains; faster on AMX-bf16 CPUs).",
+)  # fmt: skip
 def shapenet(
-    ckpt, occnet, data, split, recon_views, input_views, max_objects, workers, seed, threshold, out, cache_dir
+    ckpt,
+    occnet,
+    data,
+    split,
+    recon_views,
+    input_views,
+    max_objects,
+    workers,
+    seed,
+    threshold,
+    out,
+    cache_dir,
+    no_cache,
+    precision,
 ):
     """Table 1(a), Table 1(b) and Table 2: meshes from real and reconstructed view-sets."""
     import sys
@@ -357,10 +381,17 @@ def shapenet(
 
     recon, inputs = _numbers(recon_views, "--recon-views"), _numbers(input_views, "--input-views")
     cfg = ShapeNetBenchConfig(split=split, recon_views=recon, input_views=inputs, max_objects=max_objects)
-    cfg.workers, cfg.seed, cfg.threshold = workers, seed, threshold
+    cfg.workers, cfg.seed, cfg.threshold, cfg.precision = workers, seed, threshold, precision
     try:
         manifest = run_shapenet_benchmark(
-            ckpt, occnet, data, out, cfg, cache_dir=cache_dir, command=" ".join(sys.argv)
+            ckpt,
+            occnet,
+            data,
+            out,
+            cfg,
+            cache_dir=cache_dir,
+            command=" ".join(sys.argv),
+            use_cache=not no_cache,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
@@ -416,9 +447,9 @@ def faces(
         manifest = run_faces_benchmark(ckpt, data, out, cfg, embedder, weights, cache_dir=cache_dir)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
-    click.echo(
-        f"{out}: {manifest['data']['identities']} identities in {manifest['wall_s']:.0f} s; see summary.md"
-    )
+    if manifest:  # under torchrun only rank 0 writes the report
+        n, wall = manifest["data"]["identities"], manifest["wall_s"]
+        click.echo(f"{out}: {n} identities in {wall:.0f} s; see summary.md")
 
 
 @main.command("validate")
@@ -475,7 +506,7 @@ def export(ckpt, out, fp32, note):
 @click.option("--out", default="reports/latest", show_default=True, type=click.Path(file_okay=False))
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option(
-    "--max-objects", default=13, show_default=True, type=int, help="Test objects scored (one per category)."
+    "--max-objects", default=None, type=int, help="Test objects scored (default: 39, three per category)."
 )
 def bench(root, faces_root, out, workers, max_objects):
     """The main job on the embedded synthetic defaults (what `make bench` runs): the test

@@ -19,11 +19,25 @@ resizes them to its own input.
   (a warning and a line of summary.md say so).
 
 Generated images depend on (seed, set identity, image slot) only (DESIGN.md §6), never on
-the chunk size: the reconstructions of identity i use the set seed
-``set_seed(seed, STREAM_RECON, class_id_i)`` for every context size (common random numbers
-across contexts), free sample s ``set_seed(seed, STREAM_LEARNED, s)`` and uniform sample s
-``set_seed(seed, STREAM_UNIFORM, s)``; the figures show the same sets. ``chunk`` (sets per
-forward pass) is an execution setting, recorded in the manifest under "execution".
+the chunk size or the number of processes: the reconstructions of identity i use the set
+seed ``set_seed(seed, STREAM_RECON, class_id_i)`` for every context size (common random
+numbers across contexts), free sample s ``set_seed(seed, STREAM_LEARNED, s)`` and uniform
+sample s ``set_seed(seed, STREAM_UNIFORM, s)``; the figures show the same sets. ``chunk``
+(sets per forward pass) is an execution setting, recorded in the manifest under "execution".
+
+Sharding. Under torchrun (``--nproc_per_node N``, gloo on CPU) rank r embeds the real sets
+and generates and embeds the reconstructions of every N-th identity, every N-th free and
+uniform sample set, and every N-th embedder batch of the label-noise replacements; rank 0
+gathers the embeddings, puts them in the unsharded order, and alone forms the pairs,
+bootstraps and writes the report (:func:`run_faces_benchmark`; the manifest's
+machine.world_size is N). The label-noise draws are made from ``seed`` on every rank. Like
+``chunk``, N changes only which sets share a forward pass and the threads per rank, hence
+float noise only, which can still reorder near-tied pair scores. Measured on 24 identities
+of the regression fixtures, one process against 2 ranks: bit-identical at chunk 32; at
+chunk 5, pair scores up to 2.6e-7 apart, ROC points and summaries identical; at chunk 1,
+2 threads against 1, one curve 2 ROC points shorter and an interval bound 2.8e-5 apart.
+With the ranks' thread count and chunk 1 the reports are bit-identical
+(tests/test_faces_sharding.py).
 
 Pairs, ROC, AUC, TPR at FPR, EER, identity-bootstrap CIs and the equivalent label noise
 come from :mod:`evaluation.verification`. The equivalent label noise of a curve at FPR f
@@ -37,7 +51,9 @@ the same numbers.
 
 Memory. Images are loaded, generated and embedded chunk by chunk; only embeddings, pairs
 and the label-noise replacements actually drawn are kept (their uint8 pixels come from the
-loader's memory-mapped cache, one embedder batch at a time). With I identities, m images
+loader's memory-mapped cache, one embedder batch at a time). Sharded, a rank keeps its
+share of the embeddings; rank 0 then receives all of them (gather_object's pickled copies
+transiently double them) and alone holds the pairs. With I identities, m images
 per identity, n = set_size, R px, D-dim embeddings, c = ``chunk``, K = |context_sizes ∪
 {n}|, F free sets per prior, L noise levels > 0, ρ = neg_per_pos, E the embedder's batch
 size, the dominant allocations are, in bytes:
@@ -70,6 +86,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -98,10 +115,12 @@ from sdn.data.vggface2 import CROPS, VGGFace2Sets
 from sdn.io import atomic_write_text
 from sdn.model import SDN
 from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
+from sdn.training import Dist, init_distributed
 
 from .disclosure import model_disclosure, model_sentence
 from .figures import save_plot, save_rows, strip, white
 from .manifest import finish_report, sha256_file, subset_digest
+from .sharding import gather_to_main, threads_per_rank
 
 CURVES = ("real", "recon", "recon and real", "free samples", "uniform samples")
 PAPER_EQUIVALENT_NOISE = 0.25  # the paper: at FPR 10% reconstructions equal real sets with 25% label noise
@@ -219,13 +238,16 @@ def _check_chunk(chunk: int) -> None:
         raise ValueError(f"chunk must be a positive integer (sets per forward pass), got {chunk!r}")
 
 
-def _in_chunks(fn, count: int, chunk: int, progress: bool, desc: str) -> np.ndarray:
-    """np.concatenate of ``fn(start, stop)`` over consecutive slices [start, stop) of
-    ``range(count)`` of ``chunk`` items (each result an array (stop - start, ...))."""
-    starts = range(0, count, chunk)
-    return np.concatenate(
-        [fn(s, min(s + chunk, count)) for s in tqdm(starts, desc=desc, disable=not progress)]
-    )
+def _in_chunks(
+    fn: Callable[[Sequence[int]], np.ndarray], items: Sequence[int], chunk: int, progress: bool, desc: str
+) -> dict[int, np.ndarray]:
+    """``fn(items[s : s + chunk])`` over consecutive chunks of ``items`` (item indices; each
+    result an array (len(chunk), ...)) as {item: its row (...)}."""
+    rows: dict[int, np.ndarray] = {}
+    for s in tqdm(range(0, len(items), chunk), desc=desc, disable=not progress):
+        part = items[s : s + chunk]
+        rows.update(zip(part, fn(part), strict=True))
+    return rows
 
 
 def label_noise_pool(ds: VGGFace2Sets, picks: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -271,59 +293,93 @@ def measure_curves(
     cfg: FacesBenchConfig,
     progress: bool,
     chunk: int = 32,
+    d: Dist | None = None,
 ) -> list[Curve]:
     """Generate, embed and pair every set of Figure 8(a)-(c), ``chunk`` sets per forward
-    pass; the result does not depend on ``chunk`` (module docstring)."""
+    pass; the result does not depend on ``chunk`` (module docstring).
+
+    d: the torchrun process group (None: one process). Rank r of N embeds the real sets and
+    generates and embeds the reconstructions of the identities ``picks[r::N]``, the free and
+    uniform sample sets r, r + N, ..., and every N-th embedder batch of the label-noise
+    replacements (the batches of one process); rank 0 gathers the embeddings, puts them in
+    the unsharded order and alone forms the pairs. The label-noise draws are made on every
+    rank from the seed alone. Returns the curves on rank 0, [] on the other ranks."""
     _check_chunk(chunk)
+    d = d or Dist()
     n, seed, count = cfg.set_size, cfg.seed, len(picks)
     recon_seeds = set_seeds(seed, STREAM_RECON, [ds.class_ids[i] for i in picks])
     ks = sorted(set(cfg.context_sizes) | {n})
-    real_parts: list[np.ndarray] = []
-    recon_parts: dict[int, list[np.ndarray]] = {k: [] for k in ks}
-    for s in tqdm(range(0, count, chunk), desc="real and reconstructions", disable=not progress):
-        images = torch.stack([ds[i]["images"] for i in picks[s : s + chunk]])  # (c, m, 3, H, W)
-        real_parts.append(_embed_sets(embedder, images[:, :n]))  # (c, n, D)
+    tag = f" (rank {d.rank})" if d.world > 1 else ""
+
+    def identity_sets(js: Sequence[int]) -> np.ndarray:
+        """Positions js (c,) in ``picks`` -> embeddings (c, 1 + K, n, D): R_i, then R̂_i per k of ks."""
+        images = torch.stack([ds[picks[j]]["images"] for j in js])  # (c, m, 3, H, W)
+        seeds = [recon_seeds[j] for j in js]
+        sets = [_embed_sets(embedder, images[:, :n])]  # (c, n, D)
         for k in ks:
-            recon = sdn.reconstruct(images[:, :k], n, seed=recon_seeds[s : s + chunk])  # (c, n, 3, H, W)
-            recon_parts[k].append(_embed_sets(embedder, recon))
-    real = np.concatenate(real_parts)  # (I, n, D)
+            recon = sdn.reconstruct(images[:, :k], n, seed=seeds)  # (c, n, 3, H, W)
+            sets.append(_embed_sets(embedder, recon))
+        return np.stack(sets, axis=1)
+
+    my_identities = range(count)[d.rank :: d.world]  # positions in picks
+    by_identity = gather_to_main(
+        d, _in_chunks(identity_sets, my_identities, chunk, progress, f"real and reconstructions{tag}")
+    )
+    num_free = cfg.num_free_sets or count
+    free_seeds = {
+        prior: set_seeds(seed, stream, range(num_free))
+        for prior, stream in (("learned", STREAM_LEARNED), ("uniform", STREAM_UNIFORM))
+    }
+
+    def sample_sets(ss: Sequence[int]) -> np.ndarray:
+        """Set indices ss (c,) -> embeddings (c, 2, n, D): set s of the learned, then of the uniform prior."""
+        sets = [
+            _embed_sets(embedder, sdn.sample(len(ss), n, prior, seed=[seeds[s] for s in ss]))
+            for prior, seeds in free_seeds.items()
+        ]
+        return np.stack(sets, axis=1)
+
+    my_samples = range(num_free)[d.rank :: d.world]
+    by_sample = gather_to_main(
+        d, _in_chunks(sample_sets, my_samples, chunk, progress, f"free and uniform samples{tag}")
+    )
+    pool_rows, pool_labels = label_noise_pool(ds, picks)
+    labels = np.asarray(picks)
+    levels = [float(p) for p in sorted(cfg.noise_levels) if p > 0]
+    draws = {p: draw_replacements([n] * count, p, pool_labels, labels, rng=seed) for p in levels}
+    needed = np.unique(np.concatenate([r.drawn_rows for r in draws.values()]))  # (U,) pool indices
+    # Replacements are embedded one embedder batch at a time, whatever chunk is. This rank takes
+    # every N-th batch whole, so its rows cut into batches again are the batches of one process.
+    size, total = embedder.batch_size, len(needed)
+    my_rows = [u for b in range(0, total, size)[d.rank :: d.world] for u in range(b, min(b + size, total))]
+    by_replacement = gather_to_main(
+        d,
+        _in_chunks(
+            lambda us: embedder.embed(ds.flat_images(pool_rows[needed[us]])).numpy(),  # (len(us), D)
+            my_rows,
+            size,
+            progress,
+            f"label-noise replacements{tag}",
+        ),
+    )
+    if by_identity is None or by_sample is None or by_replacement is None:
+        return []  # not rank 0
+    sets = np.stack([by_identity[j] for j in range(count)])  # (I, 1 + K, n, D), the order of picks
+    samples = np.stack([by_sample[s] for s in range(num_free)])  # (F, 2, n, D)
+    pool = np.stack([by_replacement[u] for u in range(total)])  # (U, D)
+    real = sets[:, 0]  # (I, n, D)
     curves = [Curve("real", None, 0.0, 0.0, within_set_pairs(list(real), seed, cfg.neg_per_pos))]
-    for k in ks:
-        emb = np.concatenate(recon_parts[k])  # (I, n, D)
+    for j, k in enumerate(ks):
+        emb = sets[:, 1 + j]  # (I, n, D)
         curves.append(Curve("recon", k, 0.0, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
         curves.append(
             Curve(
                 "recon and real", k, 0.0, 0.0, cross_set_pairs(list(emb), list(real), seed, cfg.neg_per_pos)
             )
         )
-    num_free = cfg.num_free_sets or count
-    for prior, stream, name in (
-        ("learned", STREAM_LEARNED, "free samples"),
-        ("uniform", STREAM_UNIFORM, "uniform samples"),
-    ):
-        seeds = set_seeds(seed, stream, range(num_free))
-        emb = _in_chunks(
-            lambda a, b, prior=prior, seeds=seeds: _embed_sets(
-                embedder, sdn.sample(b - a, n, prior, seed=seeds[a:b])
-            ),
-            num_free,
-            chunk,
-            progress,
-            name,
-        )  # (num_free, n, D)
+    for j, name in enumerate(("free samples", "uniform samples")):
+        emb = samples[:, j]  # (F, n, D)
         curves.append(Curve(name, None, 0.0, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
-    pool_rows, pool_labels = label_noise_pool(ds, picks)
-    labels = np.asarray(picks)
-    levels = [float(p) for p in sorted(cfg.noise_levels) if p > 0]
-    draws = {p: draw_replacements([n] * count, p, pool_labels, labels, rng=seed) for p in levels}
-    needed = np.unique(np.concatenate([d.drawn_rows for d in draws.values()]))  # (U,) pool indices
-    pool = _in_chunks(  # one embedder batch at a time: the embedder's own batches, whatever chunk is
-        lambda a, b: embedder.embed(ds.flat_images(pool_rows[needed[a:b]])).numpy(),
-        len(needed),
-        embedder.batch_size,
-        progress,
-        "label-noise replacements",
-    )  # (U, D)
     for p in levels:
         noisy = apply_replacements(list(real), draws[p].reindexed(needed), pool, pool_labels[needed], labels)
         curves.append(
@@ -686,22 +742,37 @@ def run_faces_benchmark(
 
     embedder: ``facenet-vggface2``, ``facenet-casia``, or a verifier checkpoint path
     (``weights``: the facenet weights file, default under $TORCH_HOME/checkpoints).
-    chunk: sets generated per forward pass (memory only: the report does not depend on it)."""
+    chunk: sets generated per forward pass (memory only: the report does not depend on it).
+
+    Launched by torchrun (``torchrun --nproc_per_node N -m benchmarks.cli faces ...``, gloo on
+    CPU), each rank uses its share of the node's cores and rank r embeds the real sets and
+    generates and embeds the reconstructions of the identities ``picks[r::N]`` and the free
+    and uniform sample sets r, r + N, ... (:func:`measure_curves`); rank 0 gathers the
+    embeddings, puts them in the unsharded order, forms the pairs, computes the curves and
+    bootstrap and alone writes the report; the other ranks return ``{}``. Every generated set
+    is seeded by its identity or set index and every other draw by ``cfg.seed``, so the report
+    does not depend on the world size beyond the float noise of another thread count per rank
+    (tests/test_faces_sharding.py)."""
     cfg.validate()
     _check_chunk(chunk)
-    for p in cfg.inexact_noise_levels():
-        warnings.warn(
-            f"label noise {p:g} with sets of {cfg.set_size}: p·n = {p * cfg.set_size:g} is not an integer; "
-            f"the applied fraction is {applied_fraction(p, cfg.set_size):g}",
-            stacklevel=2,
-        )
+    d = init_distributed("cpu")
+    if d.main:
+        for p in cfg.inexact_noise_levels():
+            warnings.warn(
+                f"label noise {p:g} with sets of {cfg.set_size}: p·n = {p * cfg.set_size:g} is not an "
+                f"integer; the applied fraction is {applied_fraction(p, cfg.set_size):g}",
+                stacklevel=2,
+            )
     start = time.time()
     out = Path(out)
+    torch.set_num_threads(threads_per_rank())
     sdn = SDN.from_checkpoint(sdn_ckpt)
     emb = load_embedder(embedder, weights)
-    ds, picks = open_identities(data, cfg, sdn.resolution, cache_dir, progress)
+    ds, picks = open_identities(data, cfg, sdn.resolution, cache_dir, progress and d.main)
+    curves = measure_curves(sdn, emb, ds, picks, cfg, progress, chunk=chunk, d=d)
+    if not d.main:
+        return {}
     out.mkdir(parents=True, exist_ok=True)
-    curves = measure_curves(sdn, emb, ds, picks, cfg, progress, chunk=chunk)
     summary = summary_rows(curves, cfg)
     points = curve_points(curves)
     atomic_write_text(out / "curves.csv", points.to_csv(index=False))

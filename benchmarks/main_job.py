@@ -20,7 +20,7 @@ REFERENCE_SDN = Path("checkpoints/sdn-shapes-cpu32.pt")
 REFERENCE_OCCNET = Path("checkpoints/occnet-shapes-cpu32.pt")
 REFERENCE_FACES_SDN = Path("checkpoints/sdn-faces-cpu32.pt")
 REFERENCE_VERIFIER = Path("checkpoints/verifier-faces64.pt")
-DEFAULT_MAX_OBJECTS = 13  # one test object per category (about 30 s of CPU per object per worker)
+DEFAULT_MAX_OBJECTS = 39  # three test objects per category: the fewest with a bootstrap interval
 
 
 def _missing(echo, what: str, *paths: Path) -> bool:
@@ -42,14 +42,14 @@ def run_bench(
     faces_root: str,
     out: str,
     workers: int = 2,
-    max_objects: int = DEFAULT_MAX_OBJECTS,
+    max_objects: int | None = None,
     echo=print,
 ) -> None:
     """Generate or resume the test splits of the default datasets (shapes: 13 categories x
     50 objects x 24 views at 64 px under ``root``, of which the 130 test objects; faces: 500
     identities x 24 images at 64 px under ``faces_root``, of which the 100 test identities),
     write previews of the test splits, score the reference checkpoints on them
-    (``max_objects`` shapes, every test identity) into ``out/shapes`` and ``out/faces``, and
+    (``max_objects`` shapes, None: ``DEFAULT_MAX_OBJECTS``; every test identity) into ``out/shapes`` and ``out/faces``, and
     write ``out/index.md``. Echoes each stage's wall time."""
     out = Path(out)
     start = time.time()
@@ -67,7 +67,7 @@ def run_bench(
     echo(f"previews: {previews[0]}, {previews[1]}")
     start = _stage(echo, "previews", start)
     if not _missing(echo, "ShapeNet", REFERENCE_SDN, REFERENCE_OCCNET):
-        cfg = ShapeNetBenchConfig(max_objects=max_objects, workers=workers)
+        cfg = ShapeNetBenchConfig(max_objects=max_objects or DEFAULT_MAX_OBJECTS, workers=workers)
         m = run_shapenet_benchmark(
             REFERENCE_SDN, REFERENCE_OCCNET, root, out / "shapes", cfg, command="make bench"
         )

@@ -31,7 +31,7 @@ import trimesh
 
 import evaluation.geometry as geometry
 import occnet_multiview.extract as extract
-from benchmarks import shapenet
+from benchmarks import shapenet, shapenet_real
 from evaluation.geometry import compare_meshes
 from occnet_multiview.config import occnet_preset
 from occnet_multiview.extract import extract_mesh
@@ -89,14 +89,18 @@ class StageTimer:
         return lines
 
 
-def stage_table(model_path: str, occnet_path: str, data: str, n_objects: int) -> list[str]:
-    """Score ``n_objects`` test objects of ``data`` with one worker, as the benchmark does, and
-    return the per-stage timing table (Markdown lines)."""
-    cfg = shapenet.ShapeNetBenchConfig()
+def stage_table(
+    model_path: str, occnet_path: str, data: str, n_objects: int, threads: int | None = None, **config
+) -> list[str]:
+    """Score ``n_objects`` test objects of ``data`` as one benchmark worker with ``threads``
+    threads (None: every core, as with ``--workers 1``; 1 is what each of 2 workers on 2 cores
+    gets), nothing cached, and return the per-stage timing table (Markdown lines). ``config``:
+    :class:`benchmarks.shapenet.ShapeNetBenchConfig` fields (e.g. ``precision="bf16"``)."""
+    cfg = shapenet.ShapeNetBenchConfig(**config)
     set_model, occ = shapenet.load_models(model_path, occnet_path)
     ds = shapenet.open_split(data, cfg, set_model.resolution, None, progress=False)
-    torch.set_num_threads(os.cpu_count() or 1)  # the benchmark's threads with one worker
-    shapenet._set_state(set_model, occ, ds, cfg)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    shapenet._set_state(set_model, occ, ds, cfg, cache=None)  # nothing cached: every stage runs
     indices = [int(i) for i in np.linspace(0, len(ds) - 1, min(n_objects, len(ds))).round()]
     timer = StageTimer()
     timer.patch(set_model, "reconstruct", "SDN reconstruct (encode + generate)")
@@ -107,7 +111,7 @@ def stage_table(model_path: str, occnet_path: str, data: str, n_objects: int) ->
     timer.patch(geometry, "sample_volume", "volume sampling")
     timer.patch(geometry, "chamfer", "nearest neighbours (chamfer)")
     timer.patch(geometry, "mesh_occupancy", "containment (mesh_occupancy)")
-    timer.patch(shapenet, "mesh_occupancy", "containment (mesh_occupancy)")
+    timer.patch(shapenet_real, "mesh_occupancy", "containment (mesh_occupancy)")
     start = time.perf_counter()
     try:
         for i in indices:
@@ -129,7 +133,13 @@ def stage_table(model_path: str, occnet_path: str, data: str, n_objects: int) ->
 @click.option("--model", default="checkpoints/sdn-shapes-cpu32.pt", show_default=True)
 @click.option("--stage-occnet", default="checkpoints/occnet-shapes-cpu32.pt", show_default=True)
 @click.option("--data", default="data/shapes-default", show_default=True)
-def main(preset, occnet, meshes, pairs, stage_objects, model, stage_occnet, data):
+@click.option(
+    "--stage-threads", default=None, type=int, help="Threads of the stage table (default: all cores)."
+)
+@click.option("--stage-precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]))
+def main(
+    preset, occnet, meshes, pairs, stage_objects, model, stage_occnet, data, stage_threads, stage_precision
+):
     torch.manual_seed(0)
     if occnet:
         net = OccupancyNetwork.from_checkpoint(occnet)
@@ -158,7 +168,10 @@ def main(preset, occnet, meshes, pairs, stage_objects, model, stage_occnet, data
         print(f"| metrics per mesh pair (all five) | {sec:.2f} | {1 / sec:.2f} |")
     if stage_objects > 0:
         print()
-        print("\n".join(stage_table(model, stage_occnet, data, stage_objects)))
+        table = stage_table(
+            model, stage_occnet, data, stage_objects, stage_threads, precision=stage_precision
+        )
+        print("\n".join(table))
 
 
 if __name__ == "__main__":

@@ -7,16 +7,26 @@ pooled over the 16 views).
   from the first k of them, k in ``recon_views``; metrics(M̂_k, M).
 - Table 1(b): the model encodes the first k views of R, k in ``input_views``, and
   generates 16 views; M̂_k from those 16; metrics(M̂_k, M).
-- Table 2: OccNet IoU (over ``points.npz``) of the mesh from the first v real views
-  against the ground-truth occupancy, v in ``table2_views`` (1 and 5 in the paper).
+- Table 2: OccNet's IoU of the network's occupancies at the 100k points of ``points.npz``
+  (codes pooled over the first v real views, probabilities thresholded) against the
+  ground-truth occupancy, v in ``table2_views`` (1 and 5 in the paper): OccNet's own
+  definition, no mesh (:func:`benchmarks.shapenet_real.table2_rows`).
 - Ground-truth rows: M vs the ground truth (``gt_real``), and M̂ (16 from 16) vs the ground
   truth (``gt_recon``). The ground truth (column ``gt_source``) is the object's mesh
-  ``model.ply`` when present (``mesh``: :func:`evaluation.geometry.compare_meshes`), else,
-  as in real ShapeNet preprocessed by OccNet, its point files (``point files``:
-  :func:`evaluation.geometry.compare_to_point_files`): CD x10^3 against 2048 points and
-  Chamfer-L1, normal consistency and F-score against ``dense_points`` points drawn from
-  ``pointcloud.npz``, and the paper's volume IoU estimated over the uniform points of
-  ``points.npz``. Both sources add ``occnet_iou`` over ``points.npz``.
+  ``model.ply`` when present (``mesh``), else, as in real ShapeNet preprocessed by OccNet, its
+  point files (``point files``: :func:`evaluation.geometry.point_file_metrics`): CD x10^3
+  against 2048 points and Chamfer-L1, normal consistency and F-score against
+  ``dense_points`` points drawn from ``pointcloud.npz``, and the paper's volume IoU estimated
+  over the uniform points of ``points.npz``. Both sources add ``occnet_iou``: the mesh's
+  occupancy at ``points.npz`` against the ground truth's.
+
+Work done once per object: every mesh is sampled once (2048 and ``dense_points`` surface
+points, 2048 volume points in its extraction-grid cells) and its samples serve every
+comparison it takes part in; the meshes of an object's generated sets are decoded together.
+The real side (M and its samples, the ground truth's samples, Table 2 and ``gt_real``) does
+not depend on the set model and is cached on disk across runs
+(:mod:`benchmarks.shapenet_real`; ``use_cache=False`` / ``--no-cache`` recomputes it); the
+manifest's ``execution.real_side_cache`` says how many objects came from the cache.
 
 Metrics per pair (:mod:`evaluation.geometry`): CD x10^3 (the paper's), Chamfer-L1,
 normal consistency, F-score at 1%, the paper's volume IoU.
@@ -30,6 +40,7 @@ Per-object status (objects.csv):
   and left out of its mean and n, the other metrics are kept.
 - ``watertight``: False when a mesh whose containment the row uses is not watertight; its
   inside test is then the majority vote of ray parities (:func:`evaluation.geometry.mesh_occupancy`).
+  Empty for Table 2's rows, which have no mesh (their ``mesh_status`` is ``ok``).
 
 Summary CSVs (tidy: table, metric, k, category, mean, ci_low, ci_high, n): each metric per
 category and as the mean of the category means, with a 95% percentile bootstrap interval
@@ -47,14 +58,14 @@ otherwise ci_low and ci_high are NaN and tables.md prints "n too small". Extra m
 Seeds (DESIGN.md §6): an object's reconstructions are seeded by
 ``set_seed(seed, STREAM_RECON, "synset/object_id")`` in every condition (Table 1(a), every k
 of Table 1(b): common random numbers), its figure sets by ``STREAM_FIGURE``; the surface and
-volume samples of each row by ``set_seed(seed, STREAM_GEOMETRY, "synset/object_id|table|k")``;
+volume samples of each mesh by ``set_seed(seed, STREAM_GEOMETRY, "synset/object_id|mesh")``
+(:func:`benchmarks.shapenet_real.mesh_rng`);
 each category's bootstrap by ``set_seed(seed, STREAM_BOOTSTRAP, category)``. So an object's
 rows do not depend on ``--workers``, the evaluation order or the other objects scored.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -64,24 +75,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.distributed as dist
 import trimesh
 from tqdm import tqdm
 
-from evaluation.geometry import (
-    SurfaceSample,
-    VolumeSamplingError,
-    compare_to_point_files,
-    is_empty,
-    mesh_occupancy,
-    occupancy_iou,
-    surface_metrics,
-    volume_iou,
-)
+from evaluation.geometry import N_POINTS, ExtractionGrid, sample_mesh
 from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, excludes, format_interval, interval_exists
-from occnet_multiview.extract import extract_mesh
+from occnet_multiview.extract import extract_mesh, extract_meshes
 from occnet_multiview.model import OccupancyNetwork
-from sdn.data.occnet_files import PointCloud, Points
 from sdn.data.shapenet import ShapeNetViews
 from sdn.io import atomic_write_text
 from sdn.model import SDN
@@ -92,13 +92,25 @@ from sdn.training import init_distributed
 from .disclosure import model_disclosure, model_sentence
 from .figures import save_plot, save_rows, strip, white
 from .manifest import finish_report, sha256_file, subset_digest
+from .shapenet_real import (
+    GT_MESH,
+    GT_POINT_FILES,
+    STREAM_GEOMETRY,
+    RealSettings,
+    RealSide,
+    RealSideCache,
+    cache_key,
+    compute_real_side,
+    mesh_rng,
+    object_digest,
+    score_pair,
+    score_truth,
+)
+from .sharding import gather_to_main, threads_per_rank
 
 METRICS = ("cd", "chamfer_l1", "normal_consistency", "f_score", "iou")
 COUNTS = ("n_empty", "n_failed", "n_not_watertight")  # count rows of the summary CSVs
-# Streams of this module's own random draws (sdn.seeding's STREAM_* are the generated sets').
-STREAM_GEOMETRY = 100
-STREAM_BOOTSTRAP = 101
-GT_MESH, GT_POINT_FILES = "mesh", "point files"
+STREAM_BOOTSTRAP = 101  # the bootstrap's stream (shapenet_real.STREAM_GEOMETRY: the mesh samples')
 OBJECT_COLUMNS = ["category", "synset", "object_id", "table", "k", *METRICS, "occnet_iou", "mesh_status"]
 OBJECT_COLUMNS += ["watertight", "gt_source"]
 PAPER = {  # the paper's numbers: real ShapeNet, 128 px, 13 categories
@@ -130,6 +142,10 @@ class ShapeNetBenchConfig:
     bootstrap: int = 1000
     dense_points: int = 100_000
     categories: list = field(default_factory=list)
+    # The OccNet's precision in evaluation: "fp32", or "bf16" autocast (as it trains; ~3.5x
+    # faster decoding on AMX-bf16 CPUs). Part of the config, so reports at different
+    # precisions are not compared.
+    precision: str = "fp32"
 
     def validate(self) -> None:
         for name in ("recon_views", "input_views", "table2_views"):
@@ -140,6 +156,8 @@ class ShapeNetBenchConfig:
             raise ValueError(f"max_objects must be >= 1, got {self.max_objects}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
 
 
 def load_models(model, occnet_ckpt) -> tuple[SetModel, OccupancyNetwork]:
@@ -182,122 +200,109 @@ def _object_key(ds: ShapeNetViews, index: int) -> str:
 
 
 # ----------------------------------------------------------------------------------
-# Scoring one pair of shapes
-# ----------------------------------------------------------------------------------
-
-
-def _watertight(*meshes: trimesh.Trimesh) -> bool:
-    """True when every non-empty mesh is watertight (an empty one has no containment test)."""
-    return all(is_empty(m) or m.is_watertight for m in meshes)
-
-
-def score_meshes(pred: trimesh.Trimesh, ref: trimesh.Trimesh, rng: np.random.Generator, n_dense: int) -> dict:
-    """One row's metrics and status for a predicted mesh against a reference mesh.
-
-    Metrics of :func:`evaluation.geometry.surface_metrics` (``cd`` reported x10^3; ``n_dense``
-    points for the OccNet metrics) and ``iou`` (:func:`evaluation.geometry.volume_iou`, 2048
-    volume samples per mesh). ``mesh_status``: ``empty`` when either mesh has no faces (worst
-    or best values, as documented in :mod:`evaluation.geometry`), ``failed`` when a volume
-    cannot be sampled (``iou`` NaN), else ``ok``; ``watertight``: both meshes are."""
-    metrics = surface_metrics(pred, ref, rng, n_dense=n_dense)
-    metrics["cd"] *= 1e3  # reported x10^3, as in the paper
-    status = "empty" if is_empty(pred) or is_empty(ref) else "ok"
-    try:
-        metrics["iou"] = volume_iou(ref, pred, rng)
-    except VolumeSamplingError:
-        metrics["iou"], status = float("nan"), "failed"
-    return {**metrics, "mesh_status": status, "watertight": _watertight(pred, ref)}
-
-
-def score_point_files(
-    pred: trimesh.Trimesh, cloud: PointCloud, points: Points, rng: np.random.Generator, n_dense: int
-) -> dict:
-    """One row's metrics and status for a predicted mesh against ground-truth point files
-    (``pointcloud.npz``, ``points.npz``; :func:`evaluation.geometry.compare_to_point_files`,
-    ``cd`` reported x10^3). ``mesh_status`` is ``empty`` when the mesh has no faces, else ``ok``."""
-    metrics = compare_to_point_files(
-        pred, SurfaceSample(cloud.points, cloud.normals), points.points, points.occupancies, rng,
-        n_dense=n_dense,
-    )  # fmt: skip
-    metrics["cd"] *= 1e3
-    status = "empty" if is_empty(pred) else "ok"
-    return {**metrics, "mesh_status": status, "watertight": _watertight(pred)}
-
-
-# ----------------------------------------------------------------------------------
 # Per-object work (runs in worker processes)
 # ----------------------------------------------------------------------------------
 
 _STATE: dict = {}
 
 
-def _set_state(model: SetModel, occ: OccupancyNetwork, ds: ShapeNetViews, cfg: ShapeNetBenchConfig) -> None:
+def real_settings(cfg: ShapeNetBenchConfig, threshold: float) -> RealSettings:
+    return RealSettings(
+        cfg.seed, threshold, cfg.resolution0, cfg.upsampling_steps, cfg.real_views, tuple(cfg.table2_views),
+        cfg.dense_points, cfg.precision,
+    )  # fmt: skip
+
+
+def _set_state(
+    model: SetModel,
+    occ: OccupancyNetwork,
+    ds: ShapeNetViews,
+    cfg: ShapeNetBenchConfig,
+    cache: RealSideCache | None,
+) -> None:
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
-    _STATE.update(model=model, occ=occ, ds=ds, cfg=cfg, threshold=threshold)
+    _STATE.update(model=model, occ=occ, ds=ds, cfg=cfg, threshold=threshold, cache=cache)
 
 
-def _init_worker(model, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir, threads: int) -> None:
+def _init_worker(model, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir, cache, threads: int) -> None:
     torch.set_num_threads(threads)
     set_model, occ = load_models(model, occnet_ckpt)
-    _set_state(set_model, occ, open_split(data, cfg, set_model.resolution, cache_dir, progress=False), cfg)
+    _set_state(
+        set_model, occ, open_split(data, cfg, set_model.resolution, cache_dir, progress=False), cfg, cache
+    )
 
 
-def _mesh(images: torch.Tensor) -> trimesh.Trimesh:
+def _real_side(index: int, real: torch.Tensor, key: str) -> tuple[RealSide, bool]:
+    """Object ``index``'s real side, from the cache when it holds it (then True), else
+    computed (and stored when a cache is used)."""
     s = _STATE
-    return extract_mesh(s["occ"], images, s["threshold"], s["cfg"].resolution0, s["cfg"].upsampling_steps)
+    ds, obj = s["ds"], s["ds"].objects[index]
+    files = [obj.path / name for name in ("points.npz", "pointcloud.npz", "model.ply")]
+    cache, digest = s["cache"], None
+    if cache is not None:
+        digest = object_digest(real, files)
+        side = cache.load(key, digest)
+        if side is not None:
+            return side, True
+    truth_mesh = trimesh.load(files[2], process=False) if files[2].is_file() else None
+    cloud = ds.pointcloud(index) if truth_mesh is None and files[1].is_file() else None
+    side = compute_real_side(
+        s["occ"], real, ds.points(index), truth_mesh, cloud, key, real_settings(s["cfg"], s["threshold"])
+    )  # fmt: skip
+    if cache is not None:
+        cache.save(key, digest, side)
+    return side, False
 
 
-def _row_rng(seed: int, key: str, table: str, k: int) -> np.random.Generator:
-    """The surface and volume samples of one (object, table, k) row."""
-    return np.random.default_rng(set_seed(seed, STREAM_GEOMETRY, f"{key}|{table}|{k}"))
+def evaluate_object(index: int) -> tuple[list[dict], bool]:
+    """Every row of every table for one object (uses the worker's models, data and cache),
+    and whether its real side came from the cache.
 
-
-def evaluate_object(index: int) -> list[dict]:
-    """Every row of every table for one object (uses the worker's models and data)."""
+    The set model makes 16 views from all real views (Table 1(a): M̂_k from their first k) and
+    16 from each smaller input set (Table 1(b)); their meshes are extracted together (one
+    decoder pass per refinement level), each mesh is sampled once and compared with M's
+    samples (1(b)'s k = 16 is 1(a)'s k = 16 mesh: encoding all views with the same seed
+    reproduces it), and the 16-from-16 mesh with the ground truth's (``gt_recon``)."""
     s = _STATE
-    cfg, ds, model = s["cfg"], s["ds"], s["model"]
+    cfg, ds, model, occ, threshold = s["cfg"], s["ds"], s["model"], s["occ"], s["threshold"]
     obj, key = ds.objects[index], _object_key(ds, index)
-    base = {"category": obj.category.split(",")[0], "synset": obj.synset, "object_id": obj.object_id}
     real = ds[index]["images"]  # (16, 3, H, W)
-    m_real = _mesh(real)
+    side, cached = _real_side(index, real, key)
     recon_seed = [set_seed(cfg.seed, STREAM_RECON, key)]  # every condition: common random numbers
-    points = ds.points(index)
-    rows = []
-
-    def add(table: str, k: int, scores: dict, **extra) -> None:
-        rows.append({**base, "table": table, "k": k, **scores, **extra})
-
     recon16 = model.reconstruct(real[None], cfg.real_views, seed=recon_seed)[0]  # (16, 3, H, W)
-    recon_meshes = {k: _mesh(recon16[:k]) for k in cfg.recon_views}
-    full = recon_meshes[cfg.real_views] if cfg.real_views in recon_meshes else _mesh(recon16)
-    for k, mesh in recon_meshes.items():
-        add("table1a", k, score_meshes(mesh, m_real, _row_rng(cfg.seed, key, "table1a", k), cfg.dense_points))
+    sets = {f"recon|{k}": recon16[:k] for k in sorted({*cfg.recon_views, cfg.real_views})}
     for k in cfg.input_views:
-        if k == cfg.real_views:
-            mesh = full  # encoding all views with the same seed reproduces recon16: 1(a)'s k = 16
-        else:
-            mesh = _mesh(model.reconstruct(real[None, :k], cfg.real_views, seed=recon_seed)[0])
-        add("table1b", k, score_meshes(mesh, m_real, _row_rng(cfg.seed, key, "table1b", k), cfg.dense_points))
-    real_occ = mesh_occupancy(m_real, points.points)  # M at points.npz: Table 2 (all views) and gt_real
-    for v in cfg.table2_views:
-        mesh = m_real if v == cfg.real_views else _mesh(real[:v])
-        occ = real_occ if v == cfg.real_views else mesh_occupancy(mesh, points.points)
-        iou = occupancy_iou(occ, points.occupancies)
-        status = "empty" if is_empty(mesh) else "ok"
-        add("table2", v, {"occnet_iou": iou, "mesh_status": status, "watertight": _watertight(mesh)})
-    gt_path = obj.path / "model.ply"
-    gt = trimesh.load(gt_path, process=False) if gt_path.is_file() else None
-    for table, pred in (("gt_real", m_real), ("gt_recon", full)):
-        rng = _row_rng(cfg.seed, key, table, cfg.real_views)
-        if gt is not None:
-            scores = score_meshes(pred, gt, rng, cfg.dense_points)
-            occ = real_occ if pred is m_real else mesh_occupancy(pred, points.points)
-            scores["occnet_iou"] = occupancy_iou(occ, points.occupancies)
-            add(table, cfg.real_views, scores, gt_source=GT_MESH)
-        elif (obj.path / "pointcloud.npz").is_file():
-            scores = score_point_files(pred, ds.pointcloud(index), points, rng, cfg.dense_points)
-            add(table, cfg.real_views, scores, gt_source=GT_POINT_FILES)
-    return rows
+        if k != cfg.real_views:
+            sets[f"input|{k}"] = model.reconstruct(real[None, :k], cfg.real_views, seed=recon_seed)[0]
+    meshes = extract_meshes(
+        occ, list(sets.values()), threshold, cfg.resolution0, cfg.upsampling_steps, precision=cfg.precision
+    )
+    samples = {
+        name: sample_mesh(
+            mesh, mesh_rng(cfg.seed, key, name), N_POINTS, cfg.dense_points, ExtractionGrid(grid, threshold)
+        )
+        for name, (mesh, grid) in zip(sets, meshes, strict=True)
+    }
+    full_name = f"recon|{cfg.real_views}"
+    full = samples[full_name]
+    scores = {}  # mesh name -> its metrics against M, each pair scored once
+
+    def against_m(name: str) -> dict:
+        if name not in scores:
+            scores[name] = score_pair(samples[name], side.real)
+        return scores[name]
+
+    rows = [{"table": "table1a", "k": k, **against_m(f"recon|{k}")} for k in cfg.recon_views]
+    for k in cfg.input_views:
+        rows.append(
+            {"table": "table1b", "k": k, **against_m(full_name if k == cfg.real_views else f"input|{k}")}
+        )
+    rows += side.rows
+    gt_recon = score_truth(full, side.truth, ds.points(index), side.gt_source)
+    rows.append({"table": "gt_recon", "k": cfg.real_views, **gt_recon})
+    base = {"category": obj.category.split(",")[0], "synset": obj.synset, "object_id": obj.object_id}
+    order = {t: i for i, t in enumerate(("table1a", "table1b", "table2", "gt_real", "gt_recon"))}
+    return [{**base, **r} for r in sorted(rows, key=lambda r: order[r["table"]])], cached
 
 
 # ----------------------------------------------------------------------------------
@@ -349,7 +354,7 @@ def count_rows(g: pd.DataFrame) -> list[dict]:
     flags = {
         "n_empty": g.mesh_status == "empty",
         "n_failed": g.mesh_status == "failed",
-        "n_not_watertight": ~g.watertight.astype(bool),
+        "n_not_watertight": g.watertight.eq(False),  # Table 2 rows have no mesh (None)
     }
     rows = []
     for metric in COUNTS:
@@ -627,7 +632,7 @@ def write_figures(
     for i in picks:
         real = ds[i]["images"][: cfg.real_views]
         meshes = [
-            extract_mesh(occ, x, threshold, cfg.resolution0, cfg.upsampling_steps)
+            extract_mesh(occ, x, threshold, cfg.resolution0, cfg.upsampling_steps, precision=cfg.precision)
             for x in (real, recon(i, real, cfg.real_views))
         ]
         views = [np.concatenate(list(render_mesh(m, cams, 2 * res)), axis=1) for m in meshes]
@@ -649,11 +654,12 @@ def write_figures(
 def _header(model, model_path, occnet_ckpt, threshold, data, cfg, keys, native, resolution) -> str:
     described = model_sentence(model, model_path)
     return (
-        f"# ShapeNet benchmark\n\n{described}, OccNet `{Path(occnet_ckpt).name}` (threshold {threshold:g}); "
+        f"# ShapeNet benchmark\n\n{described}, OccNet `{Path(occnet_ckpt).name}` (threshold {threshold:g}, "
+        f"evaluated in {cfg.precision}); "
         f"data `{data}` split {cfg.split}, {len(keys)} objects (subset sha256 `{subset_digest(keys)}`), "
         f"{resolution} px (native {native} px).\n\nSeeds: run seed {cfg.seed}; an object's reconstructions "
         f"set_seed({cfg.seed}, STREAM_RECON, synset/object_id) in every condition (common random numbers), "
-        "its figures STREAM_FIGURE; metric samples per (object, table, k); bootstrap per category."
+        "its figures STREAM_FIGURE; metric samples per (object, mesh); bootstrap per category."
     )
 
 
@@ -666,11 +672,15 @@ def run_shapenet_benchmark(
     cache_dir=None,
     progress: bool = True,
     command: str = "",
+    use_cache: bool = True,
 ) -> dict:
     """Run the benchmark and write the report folder; returns the manifest.
 
     model: an SDN checkpoint path, or an object implementing :class:`sdn.set_model.SetModel`
     (then ``cfg.workers`` must be 1: worker processes load the model from a path).
+    cache_dir: the decoded-image cache folder; the real-side cache lives in its
+    ``shapenet-real`` subfolder (:mod:`benchmarks.shapenet_real`). use_cache: False computes
+    every real side afresh and stores none (the report is the same either way).
 
     Launched by torchrun (``torchrun --nproc_per_node N -m benchmarks.cli shapenet ...``, gloo
     on CPU), rank r scores the strided slice ``indices[r::N]`` (each rank with ``cfg.workers``
@@ -695,32 +705,38 @@ def run_shapenet_benchmark(
     n_obj = len(ds) if cfg.max_objects is None else min(cfg.max_objects, len(ds))
     indices = [int(i) for i in np.linspace(0, len(ds) - 1, n_obj).round()]
     keys = [_object_key(ds, i) for i in indices]
-    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    threads = max(1, (os.cpu_count() or 1) // (cfg.workers * per_node))
+    threads = threads_per_rank(cfg.workers)
     mine = indices[d.rank :: d.world]  # a strided slice: every rank sees every category
-    by_object: dict[int, list[dict]] = {}
+    occnet_sha = sha256_file(occnet_ckpt)
+    settings = real_settings(cfg, threshold)
+    cache = RealSideCache(cache_dir, cache_key(occnet_sha, settings)) if use_cache else None
+    by_object: dict[int, tuple[list[dict], bool]] = {}
     bar = tqdm(total=len(mine), desc=f"objects (rank {d.rank})", unit="obj", disable=not progress)
     if cfg.workers == 1:
         torch.set_num_threads(threads)
-        _set_state(set_model, occ, ds, cfg)
+        _set_state(set_model, occ, ds, cfg, cache)
         for i in mine:
             by_object[i] = evaluate_object(i)
             bar.update()
     else:
-        init = (model, occnet_ckpt, data, cfg, cache_dir, threads)
+        init = (model, occnet_ckpt, data, cfg, cache_dir, cache, threads)
         with get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=init) as pool:
             for i, r in zip(mine, pool.imap(evaluate_object, mine), strict=True):
                 by_object[i] = r
                 bar.update()
     bar.close()
-    if d.world > 1:  # rank 0 gathers every rank's rows and alone writes the report
-        gathered = [None] * d.world if d.main else None
-        dist.gather_object(by_object, gathered, dst=0)
-        if not d.main:
-            return {}
-        by_object = {i: r for part in gathered for i, r in part.items()}
+    by_object = gather_to_main(d, by_object)  # rank 0 alone writes the report
+    if by_object is None:
+        return {}
     out.mkdir(parents=True, exist_ok=True)
-    rows = [row for i in indices for row in by_object[i]]  # the unsharded order
+    rows = [row for i in indices for row in by_object[i][0]]  # the unsharded order
+    from_cache = sum(by_object[i][1] for i in indices)
+    if progress:
+        print(
+            f"real side: {from_cache} of {len(indices)} objects from the cache"
+            if cache
+            else "real side: no cache"
+        )
     objects = pd.DataFrame(rows, columns=OBJECT_COLUMNS)
     summary = summarise(objects, cfg.bootstrap, cfg.seed)
     differences = paired_differences(objects, cfg.bootstrap, cfg.seed)
@@ -750,9 +766,17 @@ def run_shapenet_benchmark(
             "sha256": sha256_file(model) if is_path else None,
             **model_disclosure(set_model),
         },
+        "execution": {
+            "real_side_cache": {
+                "used": cache is not None,
+                "folder": str(cache.folder) if cache else None,
+                "objects_from_cache": from_cache,
+                "objects_computed": len(indices) - from_cache,
+            },
+        },
         "occnet_checkpoint": {
             "path": str(occnet_ckpt),
-            "sha256": sha256_file(occnet_ckpt),
+            "sha256": occnet_sha,
             "threshold": threshold,
         },
         "data": {
@@ -768,7 +792,8 @@ def run_shapenet_benchmark(
             "seed": cfg.seed,
             "reconstructions": "set_seed(seed, STREAM_RECON, synset/object_id), every condition",
             "figures": "set_seed(seed, STREAM_FIGURE, synset/object_id)",
-            "metric_samples": f"set_seed(seed, {STREAM_GEOMETRY}, synset/object_id|table|k)",
+            "metric_samples": f"set_seed(seed, {STREAM_GEOMETRY}, synset/object_id|mesh), "
+            "mesh in real, truth, recon|k, input|k",
             "bootstrap": f"set_seed(seed, {STREAM_BOOTSTRAP}, category)",
         },
         "min_per_stratum": MIN_PER_STRATUM,

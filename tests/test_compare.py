@@ -32,9 +32,8 @@ from evaluation.intervals import N_TOO_SMALL
 from tests.test_faces_benchmark import tiny_config, tiny_faces_run  # noqa: F401 (tiny_faces_run: a fixture)
 from tests.test_shapenet_benchmark import tiny_bench_config, tiny_checkpoints  # noqa: F401 (a fixture)
 
-# The 39-object reference (3 per category), whose intervals exist; the make bench subset's
-# (reports/reference/shapes, 1 per category) has none.
-REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "reference" / "shapes-39"
+# The make bench subset's reference (39 objects, 3 per category): its intervals exist.
+REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "reference" / "shapes"
 COMPARE_COLUMNS = {
     "file",
     "metric",
@@ -585,7 +584,7 @@ def _fresh_report(request, out: Path, name: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", ["shapes", "shapes-39", "faces"])
+@pytest.mark.parametrize("name", ["shapes", "shapes-65", "faces"])
 def test_reference_report_has_current_format(request, tmp_path, name):
     """The committed reference report has the format the current code writes (not its numbers): the
     same CSV files, summary files, CSV columns (conditions, flags, annotations) and metric names, the same

@@ -15,11 +15,11 @@ from benchmarks.shapenet import (
     bootstrap_summary,
     paired_differences,
     run_shapenet_benchmark,
-    score_meshes,
     summarise,
     tables_markdown,
 )
-from evaluation.geometry import WORST
+from benchmarks.shapenet_real import score_pair
+from evaluation.geometry import WORST, sample_mesh
 from occnet_multiview.config import occnet_preset
 from occnet_multiview.trainer import train_occnet
 from sdn.config import apply_overrides, preset
@@ -278,11 +278,11 @@ def test_one_object_per_category_is_never_separated(tmp_path):
 def test_empty_and_failed_meshes_are_scored_and_counted():
     rng = np.random.default_rng(0)
     box = trimesh.creation.box(extents=(0.5, 0.5, 0.5))
-    empty = score_meshes(trimesh.Trimesh(), box, rng, 1000)
+    empty = score_pair(sample_mesh(trimesh.Trimesh(), rng, n_dense=1000), sample_mesh(box, rng, n_dense=1000))
     assert empty["mesh_status"] == "empty" and empty["cd"] == pytest.approx(WORST["cd"] * 1e3)
     tetra = trimesh.convex.convex_hull(np.array([[0, 0, 0], [0.4, 0, 0], [0, 0.4, 0], [0.1, 0.1, 0.4]]))
     flat = trimesh.Trimesh(tetra.vertices * [1, 1, 0], tetra.faces, process=False)  # encloses no volume
-    failed = score_meshes(flat, box, rng, 1000)
+    failed = score_pair(sample_mesh(flat, rng, n_dense=1000), sample_mesh(box, rng, n_dense=1000))
     assert failed["mesh_status"] == "failed" and np.isnan(failed["iou"]) and np.isfinite(failed["cd"])
     objects = _synthetic_objects(3)
     objects.loc[0, ["mesh_status", "cd"]] = ["empty", WORST["cd"] * 1e3]
@@ -299,3 +299,36 @@ def test_empty_and_failed_meshes_are_scored_and_counted():
     assert summary.loc[(first.table, first.k, "cd_median", first.category), "mean"] == np.median(cd.cd)
     md = tables_markdown(summary.reset_index(), pd.DataFrame(), "")
     assert f"| {first.table} | {first.k} | {first.category} | 1 | 0 | 0 | 3 |" in md
+
+
+def test_cached_and_uncached_reports_are_identical(tiny_shapes, tiny_checkpoints, tmp_path):
+    """The real side read from the cache gives the report computed afresh, file for file; the
+    manifest says how many objects came from the cache; a changed object misses."""
+    sdn_ckpt, occ_ckpt, _ = tiny_checkpoints
+    cache = tmp_path / "cache"
+    runs = {}
+    for name, use_cache in (("fresh", True), ("cached", True), ("uncached", False)):
+        runs[name] = run_shapenet_benchmark(
+            sdn_ckpt, occ_ckpt, tiny_shapes, tmp_path / name, tiny_bench_config(), cache_dir=cache,
+            progress=False, use_cache=use_cache,
+        )["execution"]["real_side_cache"]  # fmt: skip
+    assert runs["fresh"]["objects_from_cache"] == 0 and runs["fresh"]["objects_computed"] == 2
+    assert runs["cached"]["objects_from_cache"] == 2 and runs["cached"]["objects_computed"] == 0
+    assert not runs["uncached"]["used"] and runs["uncached"]["objects_from_cache"] == 0
+    for name in ("objects.csv", "table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv", "tables.md"):
+        fresh = (tmp_path / "fresh" / name).read_text()
+        assert fresh == (tmp_path / "cached" / name).read_text() == (tmp_path / "uncached" / name).read_text()
+    # Another object content (one test object's points.npz changed) is recomputed.
+    data = tmp_path / "data"
+    shutil.copytree(tiny_shapes, data)
+    objects = pd.read_csv(tmp_path / "fresh" / "objects.csv", dtype={"synset": str, "object_id": str})
+    synset, object_id = objects[["synset", "object_id"]].iloc[0]
+    points = data / synset / object_id / "points.npz"
+    with np.load(points) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["occupancies"] = np.packbits(~np.unpackbits(arrays["occupancies"]).astype(bool))
+    np.savez(points, **arrays)
+    again = run_shapenet_benchmark(
+        sdn_ckpt, occ_ckpt, data, tmp_path / "changed", tiny_bench_config(), cache_dir=cache, progress=False
+    )["execution"]["real_side_cache"]
+    assert again["objects_from_cache"] == 1 and again["objects_computed"] == 1

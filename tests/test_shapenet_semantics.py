@@ -1,12 +1,14 @@
 """Table 1(a)/(b) semantics with a stub set model: which views are encoded, how many are
 generated, which of them the mesh is built from."""
 
+import numpy as np
 import pytest
 import torch
-import trimesh
 
 import benchmarks.shapenet as bench
+import benchmarks.shapenet_real as shapenet_real
 from benchmarks.shapenet import run_shapenet_benchmark
+from occnet_multiview.extract import mesh_from_grid
 from sdn.seeding import STREAM_RECON, set_seed
 from tests.test_shapenet_benchmark import tiny_bench_config, tiny_checkpoints  # noqa: F401
 
@@ -45,16 +47,21 @@ def _decode(images: torch.Tensor) -> tuple[int, list[int]] | None:
 def test_table1_semantics_with_a_stub_model(tiny_shapes, tiny_checkpoints, tmp_path, monkeypatch):  # noqa: F811
     _, occ_ckpt, cache = tiny_checkpoints
     meshed = []  # the image stacks the OccNet is asked to mesh
+    axis = np.linspace(-0.55, 0.55, 17)
+    grid = (np.abs(np.stack(np.meshgrid(axis, axis, axis, indexing="ij"))).max(0) < 0.25).astype(np.float32)
 
-    def fake_extract(occ, images, *args, **kwargs):
-        meshed.append(images.clone())
-        return trimesh.creation.box(extents=(0.5, 0.5, 0.5))
+    def fake_extract(occ, image_sets, threshold, *args, **kwargs):
+        meshed.extend(images.clone() for images in image_sets)
+        return [(mesh_from_grid(grid, threshold), grid) for _ in image_sets]  # a box of side ~0.5
 
-    monkeypatch.setattr(bench, "extract_mesh", fake_extract)
+    monkeypatch.setattr(bench, "extract_meshes", fake_extract)
+    monkeypatch.setattr(shapenet_real, "extract_meshes", fake_extract)
     cfg = tiny_bench_config(max_objects=1)  # real_views 4, recon_views (1, 2, 4), input_views (1, 4)
     resolution = bench.OccupancyNetwork.from_checkpoint(occ_ckpt).resolution
     model = StubSetModel(resolution)
-    run_shapenet_benchmark(model, occ_ckpt, tiny_shapes, tmp_path / "r", cfg, cache_dir=cache, progress=False)
+    run_shapenet_benchmark(
+        model, occ_ckpt, tiny_shapes, tmp_path / "r", cfg, cache_dir=cache, progress=False, use_cache=False
+    )
     ds = bench.open_split(tiny_shapes, cfg, resolution, cache, progress=False)
     real = ds[0]["images"]  # (4, 3, H, W): the evaluated object's real views
     recon_seed = [set_seed(cfg.seed, STREAM_RECON, bench._object_key(ds, 0))]

@@ -44,8 +44,8 @@ def test_sharded_report_equals_unsharded(tmp_path):
     job = tmp_path / "job.py"
     job.write_text(SCRIPT)
     one, two = tmp_path / "one", tmp_path / "two"
-    _run(job, one, tmp_path / "cache", 1)
-    _run(job, two, tmp_path / "cache", 2)
+    _run(job, one, tmp_path / "cache1", 1)  # separate caches: both compute their real sides
+    _run(job, two, tmp_path / "cache2", 2)
     for name in RESULT_FILES:  # same rows, same order; floats up to thread-count noise
         a, b = pd.read_csv(one / name), pd.read_csv(two / name)
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-3, atol=1e-6, obj=name)
