@@ -328,8 +328,36 @@ def _numbers(value: str, name: str, kind=int) -> tuple:
         raise click.BadParameter(f"expected comma-separated {what}, got {value!r}", param_hint=name) from None
 
 
+def model_options(command):
+    """``--model SPEC`` (with ``--ckpt`` as an alias for an SDN checkpoint) and repeated
+    ``--model-arg key=value``: the set model a benchmark scores (:mod:`benchmarks.models`)."""
+    command = click.option(
+        "--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+        help="An argument of a python: factory (repeatable; passed as a string).",
+    )(command)  # fmt: skip
+    command = click.option(
+        "--ckpt", default=None, type=click.Path(exists=True, dir_okay=False),
+        help="An SDN checkpoint (the same as --model PATH).",
+    )(command)  # fmt: skip
+    return click.option(
+        "--model", "model", default=None, metavar="SPEC",
+        help="The set model: an SDN checkpoint path, python:package.module:factory, ref:NAME "
+        "(oracle, copy, same-category, other-category, other-identity) or folder:DIR.",
+    )(command)  # fmt: skip
+
+
+def _model(ckpt, model, model_args) -> tuple[str, dict]:
+    """The model spec and factory arguments of :func:`model_options`, or a usage error."""
+    from benchmarks.models import model_spec_from, parse_model_args
+
+    try:
+        return model_spec_from(ckpt, model), parse_model_args(model_args)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+
+
 @main.command("shapenet")
-@click.option("--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="SDN checkpoint.")
+@model_options
 @click.option(
     "--occnet", required=True, type=click.Path(exists=True, dir_okay=False), help="OccNet checkpoint."
 )
@@ -359,7 +387,9 @@ def _numbers(value: str, name: str, kind=int) -> tuple:
     help="The OccNet's precision (bf16: autocast, as it trains; faster on AMX-bf16 CPUs).",
 )  # fmt: skip
 def shapenet(
+    model,
     ckpt,
+    model_args,
     occnet,
     data,
     split,
@@ -379,12 +409,13 @@ def shapenet(
 
     from benchmarks.shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
 
+    spec, args = _model(ckpt, model, model_args)
     recon, inputs = _numbers(recon_views, "--recon-views"), _numbers(input_views, "--input-views")
     cfg = ShapeNetBenchConfig(split=split, recon_views=recon, input_views=inputs, max_objects=max_objects)
     cfg.workers, cfg.seed, cfg.threshold, cfg.precision = workers, seed, threshold, precision
     try:
         manifest = run_shapenet_benchmark(
-            ckpt,
+            spec,
             occnet,
             data,
             out,
@@ -392,6 +423,7 @@ def shapenet(
             cache_dir=cache_dir,
             command=" ".join(sys.argv),
             use_cache=not no_cache,
+            model_args=args,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
@@ -401,7 +433,7 @@ def shapenet(
 
 
 @main.command("faces")
-@click.option("--ckpt", required=True, type=click.Path(exists=True, dir_okay=False), help="SDN checkpoint.")
+@model_options
 @click.option(
     "--data", required=True, type=click.Path(exists=True, file_okay=False), help="VGGFace2-layout root."
 )
@@ -432,11 +464,13 @@ def shapenet(
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 def faces(
-    ckpt, data, embedder, weights, split, set_size, noise_levels, context_sizes, num_free_sets,
-    max_identities, crop, seed, out, cache_dir,
+    model, ckpt, model_args, data, embedder, weights, split, set_size, noise_levels, context_sizes,
+    num_free_sets, max_identities, crop, seed, out, cache_dir,
 ):  # fmt: skip
     """Figure 8(a)-(c): verification ROC of real, reconstructed and sampled face sets."""
     from benchmarks.faces import FacesBenchConfig, run_faces_benchmark
+
+    spec, args = _model(ckpt, model, model_args)
 
     cfg = FacesBenchConfig(
         split=split, set_size=set_size, noise_levels=_numbers(noise_levels, "--noise-levels", float),
@@ -444,12 +478,102 @@ def faces(
         max_identities=max_identities, crop=crop, seed=seed,
     )  # fmt: skip
     try:
-        manifest = run_faces_benchmark(ckpt, data, out, cfg, embedder, weights, cache_dir=cache_dir)
+        manifest = run_faces_benchmark(
+            spec, data, out, cfg, embedder, weights, cache_dir=cache_dir, model_args=args
+        )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if manifest:  # under torchrun only rank 0 writes the report
         n, wall = manifest["data"]["identities"], manifest["wall_s"]
         click.echo(f"{out}: {n} identities in {wall:.0f} s; see summary.md")
+
+
+def _tasks_written(out, doc: dict, resolution: int) -> None:
+    samples = sum(count for count, _ in doc["sample"].values())
+    click.echo(
+        f"{out}: {doc['reconstruct']} reconstruction and {samples} sample tasks at {resolution} px; "
+        f"write {out}/<task_id>/000.png ... and score them with --model folder:{out}"
+    )
+
+
+@main.group("tasks")
+def tasks():
+    """Write every request a benchmark will make of a set model (folder:DIR scores the answers)."""
+
+
+@tasks.command("shapenet")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--occnet", default="checkpoints/occnet-shapes-cpu32.pt", show_default=True,
+    type=click.Path(exists=True, dir_okay=False), help="The OccNet the benchmark will use (its resolution).",
+)  # fmt: skip
+@click.option("--split", default="test", show_default=True)
+@click.option("--recon-views", default="1,4,8,16", show_default=True)
+@click.option("--input-views", default="1,4,8,16", show_default=True)
+@click.option("--max-objects", type=int, default=None, help="As the benchmark's (default: all).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Tasks folder.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def tasks_shapenet(data, occnet, split, recon_views, input_views, max_objects, seed, out, cache_dir):
+    """The ShapeNet benchmark's requests: score the answers with `sdn-bench shapenet --model folder:OUT`
+    and the same options."""
+    from benchmarks.shapenet import ShapeNetBenchConfig
+    from benchmarks.tasks import shapenet_tasks
+    from occnet_multiview.model import OccupancyNetwork
+
+    recon, inputs = _numbers(recon_views, "--recon-views"), _numbers(input_views, "--input-views")
+    cfg = ShapeNetBenchConfig(
+        split=split, recon_views=recon, input_views=inputs, max_objects=max_objects, seed=seed
+    )
+    try:
+        resolution = OccupancyNetwork.from_checkpoint(occnet).resolution
+        doc = shapenet_tasks(data, resolution, cfg, out, cache_dir)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    _tasks_written(out, doc, resolution)
+
+
+@tasks.command("faces")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--resolution", default=32, show_default=True, type=int, help="The model's image size.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--set-size", default=8, show_default=True, type=int)
+@click.option("--context-sizes", default="1,4,8,16", show_default=True)
+@click.option("--num-free-sets", type=int, default=None, help="Sets per prior (default: one per identity).")
+@click.option("--max-identities", type=int, default=None)
+@click.option(
+    "--crop", type=click.Choice(["loose_bb", "mtcnn", "none"]), default="loose_bb", show_default=True
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Tasks folder.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def tasks_faces(
+    data,
+    resolution,
+    split,
+    set_size,
+    context_sizes,
+    num_free_sets,
+    max_identities,
+    crop,
+    seed,
+    out,
+    cache_dir,
+):
+    """The faces benchmark's requests: score the answers with `sdn-bench faces --model folder:OUT` and
+    the same options."""
+    from benchmarks.faces import FacesBenchConfig
+    from benchmarks.tasks import faces_tasks
+
+    cfg = FacesBenchConfig(
+        split=split, set_size=set_size, context_sizes=_numbers(context_sizes, "--context-sizes"),
+        num_free_sets=num_free_sets, max_identities=max_identities, crop=crop, seed=seed,
+    )  # fmt: skip
+    try:
+        doc = faces_tasks(data, resolution, cfg, out, cache_dir)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    _tasks_written(out, doc, resolution)
 
 
 @main.command("validate")

@@ -142,7 +142,7 @@ SUBSET_KEYS = frozenset({"max_objects", "categories", "max_identities"})
 # The measuring instruments: these manifest fields must agree where both reports have them.
 INSTRUMENT_FIELDS = {"occnet_checkpoint": ("sha256", "threshold"), "embedder": ("sha256",)}
 # Manifest entries naming the scored model and the instruments: their other differences are notes.
-MODEL_KEYS = ("sdn_checkpoint", "occnet_checkpoint", "embedder")
+MODEL_KEYS = ("model", "occnet_checkpoint", "embedder")
 # data.* entries that must agree (a report without them is an old-format report).
 DATA_KEYS = ("fingerprint", "subset_sha256")
 AGGREGATE_CATEGORY = "mean of categories"  # the aggregate rows of a file with a category column

@@ -113,13 +113,14 @@ from evaluation.verification import (
 )
 from sdn.data.vggface2 import CROPS, VGGFace2Sets
 from sdn.io import atomic_write_text
-from sdn.model import SDN
 from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 from sdn.training import Dist, init_distributed
 
-from .disclosure import model_disclosure, model_sentence
 from .figures import save_plot, save_rows, strip, white
 from .manifest import finish_report, sha256_file, subset_digest
+from .models import LoadedModel, ModelContext, load_model, wrap_model
+from .models.contract import CheckedSetModel
+from .models.folder import Request
 from .sharding import gather_to_main, threads_per_rank
 
 CURVES = ("real", "recon", "recon and real", "free samples", "uniform samples")
@@ -285,8 +286,32 @@ class Curve:
     pairs: Pairs
 
 
+def faces_requests(
+    ds: VGGFace2Sets, picks: list[int], cfg: FacesBenchConfig, can_sample: bool
+) -> list[Request]:
+    """Every request the benchmark makes of the set model (:func:`measure_curves` and
+    :func:`write_sample_figures` ask exactly these, in batches): for each scored identity i
+    and each k of context_sizes and set_size, ``set_size`` images from its first k images,
+    seeded ``set_seed(seed, STREAM_RECON, class_id_i)``; and, for a model that can sample,
+    ``num_free_sets`` (default: one per identity) sets of ``set_size`` per prior, set s seeded
+    ``set_seed(seed, STREAM_LEARNED or STREAM_UNIFORM, s)``."""
+    n = cfg.set_size
+    seeds = set_seeds(cfg.seed, STREAM_RECON, [ds.class_ids[i] for i in picks])
+    requests = []
+    for i, seed in zip(picks, seeds, strict=True):
+        images = ds[i]["images"]
+        for k in sorted(set(cfg.context_sizes) | {n}):
+            about = {"identity": ds.class_ids[i], "k": k}
+            requests.append(Request("reconstruct", n, seed, images[:k], about=about))
+    if can_sample:
+        for prior, stream in (("learned", STREAM_LEARNED), ("uniform", STREAM_UNIFORM)):
+            for s, seed in enumerate(set_seeds(cfg.seed, stream, range(cfg.num_free_sets or len(picks)))):
+                requests.append(Request("sample", n, seed, prior=prior, about={"set": s}))
+    return requests
+
+
 def measure_curves(
-    sdn: SDN,
+    sdn: CheckedSetModel,
     embedder: Embedder,
     ds: VGGFace2Sets,
     picks: list[int],
@@ -339,7 +364,8 @@ def measure_curves(
         ]
         return np.stack(sets, axis=1)
 
-    my_samples = range(num_free)[d.rank :: d.world]
+    can_sample = hasattr(sdn, "sample")  # a model without sample gets no free / uniform curves
+    my_samples = range(num_free if can_sample else 0)[d.rank :: d.world]
     by_sample = gather_to_main(
         d, _in_chunks(sample_sets, my_samples, chunk, progress, f"free and uniform samples{tag}")
     )
@@ -365,7 +391,7 @@ def measure_curves(
     if by_identity is None or by_sample is None or by_replacement is None:
         return []  # not rank 0
     sets = np.stack([by_identity[j] for j in range(count)])  # (I, 1 + K, n, D), the order of picks
-    samples = np.stack([by_sample[s] for s in range(num_free)])  # (F, 2, n, D)
+
     pool = np.stack([by_replacement[u] for u in range(total)])  # (U, D)
     real = sets[:, 0]  # (I, n, D)
     curves = [Curve("real", None, 0.0, 0.0, within_set_pairs(list(real), seed, cfg.neg_per_pos))]
@@ -377,9 +403,11 @@ def measure_curves(
                 "recon and real", k, 0.0, 0.0, cross_set_pairs(list(emb), list(real), seed, cfg.neg_per_pos)
             )
         )
-    for j, name in enumerate(("free samples", "uniform samples")):
-        emb = samples[:, j]  # (F, n, D)
-        curves.append(Curve(name, None, 0.0, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
+    if can_sample:
+        samples = np.stack([by_sample[s] for s in range(num_free)])  # (F, 2, n, D)
+        for j, name in enumerate(("free samples", "uniform samples")):
+            emb = samples[:, j]  # (F, n, D)
+            curves.append(Curve(name, None, 0.0, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
     for p in levels:
         noisy = apply_replacements(list(real), draws[p].reindexed(needed), pool, pool_labels[needed], labels)
         curves.append(
@@ -702,11 +730,11 @@ def plot_figure8(curves: pd.DataFrame, cfg: FacesBenchConfig, out: Path) -> list
 
 
 def write_sample_figures(
-    sdn: SDN, ds: VGGFace2Sets, picks: list[int], cfg: FacesBenchConfig, out: Path
+    sdn: CheckedSetModel, ds: VGGFace2Sets, picks: list[int], cfg: FacesBenchConfig, out: Path
 ) -> list[Path]:
     """Fig. 6/10 (input sets above their reconstructions) and Fig. 7/12 (sets from the
-    learned prior above sets from the uniform prior), four sets each: the very sets scored
-    (the same set seeds as ``measure_curves``)."""
+    learned prior above sets from the uniform prior; only for a model that can sample), four
+    sets each: the very sets scored (the same set seeds as ``measure_curves``)."""
     shown = [picks[int(j)] for j in np.linspace(0, len(picks) - 1, min(4, len(picks))).round()]
     n, res = cfg.set_size, sdn.resolution
     seeds = set_seeds(cfg.seed, STREAM_RECON, [ds.class_ids[i] for i in shown])
@@ -715,6 +743,8 @@ def write_sample_figures(
         real = ds[i]["images"][:n]
         rows += [strip(real), strip(sdn.reconstruct(real[None], n, seed=[s])[0]), white(4, n * res)]
     paths = [save_rows(out / "fig6_input_vs_reconstruction.png", rows)]
+    if not hasattr(sdn, "sample"):
+        return paths
     learned = sdn.sample(
         len(shown), n, "learned", seed=set_seeds(cfg.seed, STREAM_LEARNED, range(len(shown)))
     )
@@ -726,8 +756,26 @@ def write_sample_figures(
     return paths
 
 
+def load_faces_model(model, data, cfg: FacesBenchConfig, cache_dir=None, model_args=None) -> LoadedModel:
+    """The scored set model: a spec (:func:`benchmarks.models.load_model`), a
+    :class:`benchmarks.models.LoadedModel` (as is) or a SetModel object (wrapped). Faces sets
+    are scored at the model's own resolution (the embedder resizes)."""
+    if isinstance(model, LoadedModel):
+        return model
+    context = ModelContext(
+        "faces", Path(data), cfg.split, None, cfg.seed, cache_dir, None, cfg.set_size, cfg.crop
+    )
+    if isinstance(model, (str, Path)):
+        return load_model(str(model), context, model_args)
+    return wrap_model(model, context)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def run_faces_benchmark(
-    sdn_ckpt,
+    model,
     data,
     out,
     cfg: FacesBenchConfig,
@@ -737,8 +785,15 @@ def run_faces_benchmark(
     progress: bool = True,
     command: str = "",
     chunk: int = 32,
+    model_args: dict | None = None,
 ) -> dict:
     """Run the benchmark and write the report folder; returns the manifest.
+
+    model: a spec (``--model``: an SDN checkpoint path, ``python:module:factory`` with
+    ``model_args``, ``ref:NAME``, ``folder:DIR``; :func:`benchmarks.models.load_model`), a
+    :class:`benchmarks.models.LoadedModel`, or an object implementing
+    :class:`sdn.set_model.SetModel`. The harness talks to it only through the contract; a
+    model without ``sample`` gets no free- and uniform-sample curves (the summary says so).
 
     embedder: ``facenet-vggface2``, ``facenet-casia``, or a verifier checkpoint path
     (``weights``: the facenet weights file, default under $TORCH_HOME/checkpoints).
@@ -766,7 +821,8 @@ def run_faces_benchmark(
     start = time.time()
     out = Path(out)
     torch.set_num_threads(threads_per_rank())
-    sdn = SDN.from_checkpoint(sdn_ckpt)
+    loaded = load_faces_model(model, data, cfg, cache_dir, model_args)
+    sdn = loaded.model
     emb = load_embedder(embedder, weights)
     ds, picks = open_identities(data, cfg, sdn.resolution, cache_dir, progress and d.main)
     curves = measure_curves(sdn, emb, ds, picks, cfg, progress, chunk=chunk, d=d)
@@ -781,7 +837,7 @@ def run_faces_benchmark(
     embedder_sha = sha256_file(emb.weights)
     subset = subset_digest([ds.class_ids[i] for i in picks])
     header = (
-        f"# Faces benchmark (Figure 8)\n\n{model_sentence(sdn, sdn_ckpt)}, embedder `{emb.name}` "
+        f"# Faces benchmark (Figure 8)\n\n{_capital(loaded.sentence())}, embedder `{emb.name}` "
         f"({emb.resolution} px, sha256 `{embedder_sha[:12]}`); data `{data}` split {cfg.split}, "
         f"{len(picks)} identities (subset sha256 `{subset}`), sets of {cfg.set_size} at {sdn.resolution} px, "
         f"crop {cfg.crop}; seed {cfg.seed}."
@@ -794,11 +850,7 @@ def run_faces_benchmark(
         "command": command or " ".join(sys.argv),
         "config": asdict(cfg),
         "execution": {"chunk": chunk},
-        "sdn_checkpoint": {
-            "path": str(sdn_ckpt),
-            "sha256": sha256_file(sdn_ckpt),
-            **model_disclosure(sdn),
-        },
+        "model": loaded.manifest(),
         "embedder": {
             "name": emb.name,
             "resolution": emb.resolution,

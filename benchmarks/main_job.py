@@ -49,8 +49,8 @@ def run_bench(
     50 objects x 24 views at 64 px under ``root``, of which the 130 test objects; faces: 500
     identities x 24 images at 64 px under ``faces_root``, of which the 100 test identities),
     write previews of the test splits, score the reference checkpoints on them
-    (``max_objects`` shapes, None: ``DEFAULT_MAX_OBJECTS``; every test identity) into ``out/shapes`` and ``out/faces``, and
-    write ``out/index.md``. Echoes each stage's wall time."""
+    (``max_objects`` shapes, None: ``DEFAULT_MAX_OBJECTS``; every test identity) into
+    ``out/shapes`` and ``out/faces``, and write ``out/index.md``. Echoes each stage's wall time."""
     out = Path(out)
     start = time.time()
     run = generate_shapes(root, ShapesConfig(), workers=workers, splits=("test",))

@@ -97,13 +97,14 @@ def stage_table(
     gets), nothing cached, and return the per-stage timing table (Markdown lines). ``config``:
     :class:`benchmarks.shapenet.ShapeNetBenchConfig` fields (e.g. ``precision="bf16"``)."""
     cfg = shapenet.ShapeNetBenchConfig(**config)
-    set_model, occ = shapenet.load_models(model_path, occnet_path)
-    ds = shapenet.open_split(data, cfg, set_model.resolution, None, progress=False)
+    loaded, occ = shapenet.load_models(model_path, occnet_path, data, cfg)
+    set_model = loaded.model
+    ds = shapenet.open_split(data, cfg, occ.resolution, None, progress=False)
     torch.set_num_threads(threads or os.cpu_count() or 1)
     shapenet._set_state(set_model, occ, ds, cfg, cache=None)  # nothing cached: every stage runs
     indices = [int(i) for i in np.linspace(0, len(ds) - 1, min(n_objects, len(ds))).round()]
     timer = StageTimer()
-    timer.patch(set_model, "reconstruct", "SDN reconstruct (encode + generate)")
+    timer.patch(set_model, "reconstruct", "set model reconstruct")
     timer.patch(occ, "encode", "OccNet encode")
     timer.patch(occ, "decode", "OccNet decode")
     timer.patch(extract, "mesh_from_grid", "marching cubes")

@@ -68,10 +68,11 @@ def _checkpoints(manifest: dict) -> list[str]:
         elif isinstance(v, dict) and ("path" in v or "sha256" in v):
             sha = str(v.get("sha256") or "")[:12]
             extra = ", ".join(
-                f"{k} {v[k]}" for k in ("preset", "recipe", "threshold") if v.get(k) not in (None, "")
+                f"{k} {v[k]}" for k in ("kind", "preset", "recipe", "threshold") if v.get(k) not in (None, "")
             )
             details = ", ".join(x for x in (f"sha256 {sha}" if sha else "", extra) if x)
-            out.append(f"{name}: `{v.get('path', '?')}`" + (f" ({details})" if details else ""))
+            where = v.get("path", v.get("spec", "?"))
+            out.append(f"{name}: `{where}`" + (f" ({details})" if details else ""))
         elif isinstance(v, dict):
             for k, sub in v.items():
                 one(f"{name}.{k}" if name else str(k), sub)

@@ -80,18 +80,18 @@ from tqdm import tqdm
 
 from evaluation.geometry import N_POINTS, ExtractionGrid, sample_mesh
 from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, excludes, format_interval, interval_exists
-from occnet_multiview.extract import extract_mesh, extract_meshes
+from occnet_multiview.extract import extract_meshes
 from occnet_multiview.model import OccupancyNetwork
 from sdn.data.shapenet import ShapeNetViews
 from sdn.io import atomic_write_text
-from sdn.model import SDN
-from sdn.seeding import STREAM_FIGURE, STREAM_RECON, set_seed
-from sdn.set_model import SetModel
+from sdn.seeding import STREAM_FIGURE, STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seed, set_seeds
 from sdn.training import init_distributed
 
-from .disclosure import model_disclosure, model_sentence
 from .figures import save_plot, save_rows, strip, white
 from .manifest import finish_report, sha256_file, subset_digest
+from .models import LoadedModel, ModelContext, load_model, wrap_model
+from .models.contract import CheckedSetModel
+from .models.folder import Request
 from .shapenet_real import (
     GT_MESH,
     GT_POINT_FILES,
@@ -160,22 +160,23 @@ class ShapeNetBenchConfig:
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
 
 
-def load_models(model, occnet_ckpt) -> tuple[SetModel, OccupancyNetwork]:
-    """The set model (``model``: an SDN checkpoint path, or an object implementing
-    :class:`sdn.set_model.SetModel`, used as is) and the OccNet, checking each checkpoint's
-    kind and that their resolutions agree."""
-    set_model = model if isinstance(model, SetModel) else SDN.from_checkpoint(model)
+def load_models(
+    model, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir=None, model_args: dict | None = None
+) -> tuple[LoadedModel, OccupancyNetwork]:
+    """The set model and the OccNet. ``model``: a spec (``--model``: an SDN checkpoint path,
+    ``python:module:factory``, ``ref:NAME``, ``folder:DIR``; :func:`benchmarks.models.load_model`,
+    ``model_args`` for ``python:``), an object implementing :class:`sdn.set_model.SetModel`
+    (:func:`benchmarks.models.wrap_model`) or a :class:`benchmarks.models.LoadedModel`. The
+    model must work at the OccNet's resolution (the contract checks it)."""
     occ = OccupancyNetwork.from_checkpoint(occnet_ckpt)
-    if set_model.resolution != occ.resolution:
-        raise ValueError(
-            f"resolutions disagree: the set model ({_model_name(model)}) works at {set_model.resolution} px, "
-            f"the OccNet ({occnet_ckpt}) at {occ.resolution} px; train them at the same resolution"
-        )
-    return set_model, occ
-
-
-def _model_name(model) -> str:
-    return f"{type(model).__name__} object" if isinstance(model, SetModel) else str(model)
+    if isinstance(model, LoadedModel):
+        return model, occ
+    context = ModelContext(
+        "shapenet", Path(data), cfg.split, occ.resolution, cfg.seed, cache_dir, cfg.categories or None, None
+    )
+    if isinstance(model, (str, Path)):
+        return load_model(str(model), context, model_args), occ
+    return wrap_model(model, context), occ
 
 
 def open_split(data, cfg: ShapeNetBenchConfig, resolution: int, cache_dir, progress: bool) -> ShapeNetViews:
@@ -184,6 +185,18 @@ def open_split(data, cfg: ShapeNetBenchConfig, resolution: int, cache_dir, progr
         data, cfg.split, categories=cfg.categories or None, set_size=cfg.real_views, resolution=resolution,
         random_views=False, seed=cfg.seed, cache_dir=cache_dir, progress=progress,
     )  # fmt: skip
+
+
+def selected_objects(ds: ShapeNetViews, cfg: ShapeNetBenchConfig) -> list[int]:
+    """The scored objects' indices: all, or ``max_objects`` spread evenly over the split (so
+    every category is seen)."""
+    n_obj = len(ds) if cfg.max_objects is None else min(cfg.max_objects, len(ds))
+    return [int(i) for i in np.linspace(0, len(ds) - 1, n_obj).round()]
+
+
+def figure_picks(indices: list[int]) -> list[int]:
+    """The (at most 4) objects the figures show, spread over the scored ones."""
+    return [indices[int(j)] for j in np.linspace(0, len(indices) - 1, min(4, len(indices))).round()]
 
 
 def _native_resolution(ds: ShapeNetViews) -> int:
@@ -214,7 +227,7 @@ def real_settings(cfg: ShapeNetBenchConfig, threshold: float) -> RealSettings:
 
 
 def _set_state(
-    model: SetModel,
+    model: CheckedSetModel,
     occ: OccupancyNetwork,
     ds: ShapeNetViews,
     cfg: ShapeNetBenchConfig,
@@ -224,12 +237,36 @@ def _set_state(
     _STATE.update(model=model, occ=occ, ds=ds, cfg=cfg, threshold=threshold, cache=cache)
 
 
-def _init_worker(model, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir, cache, threads: int) -> None:
+def _init_worker(
+    spec: str, model_args, occnet_ckpt, data, cfg: ShapeNetBenchConfig, cache_dir, cache, threads: int
+) -> None:
     torch.set_num_threads(threads)
-    set_model, occ = load_models(model, occnet_ckpt)
-    _set_state(
-        set_model, occ, open_split(data, cfg, set_model.resolution, cache_dir, progress=False), cfg, cache
-    )
+    loaded, occ = load_models(spec, occnet_ckpt, data, cfg, cache_dir, model_args)
+    ds = open_split(data, cfg, occ.resolution, cache_dir, progress=False)
+    _set_state(loaded.model, occ, ds, cfg, cache)
+
+
+def reconstruction_requests(cfg: ShapeNetBenchConfig, key: str, real: torch.Tensor) -> dict[str, Request]:
+    """What Tables 1(a) and 1(b) ask of the set model for object ``key`` with real views
+    ``real`` (real_views, 3, H, W): ``all``, real_views views from all of them (1(a), and
+    1(b)'s k = real_views), and ``input|k``, real_views views from the first k, for each
+    other k of ``input_views``. One seed per object in every condition (common random
+    numbers): ``set_seed(seed, STREAM_RECON, key)``."""
+    seed = set_seed(cfg.seed, STREAM_RECON, key)
+    n = cfg.real_views
+    requests = {"all": Request("reconstruct", n, seed, real, about={"object": key, "use": "table1", "k": n})}
+    for k in cfg.input_views:
+        if k != n:
+            about = {"object": key, "use": "table1b", "k": k}
+            requests[f"input|{k}"] = Request("reconstruct", n, seed, real[:k], about=about)
+    return requests
+
+
+def answer(model, request: Request) -> torch.Tensor:
+    """The model's images (n_out, 3, H, W) for one request."""
+    if request.kind == "reconstruct":
+        return model.reconstruct(request.inputs[None], request.n_out, [request.seed])[0]
+    return model.sample(1, request.n_out, request.prior, [request.seed])[0]
 
 
 def _real_side(index: int, real: torch.Tensor, key: str) -> tuple[RealSide, bool]:
@@ -268,12 +305,9 @@ def evaluate_object(index: int) -> tuple[list[dict], bool]:
     obj, key = ds.objects[index], _object_key(ds, index)
     real = ds[index]["images"]  # (16, 3, H, W)
     side, cached = _real_side(index, real, key)
-    recon_seed = [set_seed(cfg.seed, STREAM_RECON, key)]  # every condition: common random numbers
-    recon16 = model.reconstruct(real[None], cfg.real_views, seed=recon_seed)[0]  # (16, 3, H, W)
-    sets = {f"recon|{k}": recon16[:k] for k in sorted({*cfg.recon_views, cfg.real_views})}
-    for k in cfg.input_views:
-        if k != cfg.real_views:
-            sets[f"input|{k}"] = model.reconstruct(real[None, :k], cfg.real_views, seed=recon_seed)[0]
+    generated = {name: answer(model, r) for name, r in reconstruction_requests(cfg, key, real).items()}
+    sets = {f"recon|{k}": generated["all"][:k] for k in sorted({*cfg.recon_views, cfg.real_views})}
+    sets.update((name, images) for name, images in generated.items() if name != "all")
     meshes = extract_meshes(
         occ, list(sets.values()), threshold, cfg.resolution0, cfg.upsampling_steps, precision=cfg.precision
     )
@@ -587,8 +621,35 @@ def plot_curves(summary: pd.DataFrame, out: Path) -> list[Path]:
     return paths
 
 
+FIGURE_VIEWS = 8  # images per row of the figures
+
+
+def figure_requests(ds: ShapeNetViews, picks: list[int], cfg: ShapeNetBenchConfig, can_sample: bool) -> dict:
+    """What the figures ask of the set model: per picked object i, ``(i, k, n_out)`` -> the
+    reconstruction of its first k real views (Fig. 2: k = n_out = 8; Fig. 5: k = n_out =
+    real_views; Fig. 13: k = 1, 4, 8, n_out = 8), seeded ``set_seed(seed, STREAM_FIGURE,
+    synset/object_id)``; and, when the model can sample, ``(prior, j)`` -> free sample j of 8
+    images (Fig. 4), seeded ``set_seed(seed, STREAM_LEARNED or STREAM_UNIFORM, j)``."""
+    n, requests = FIGURE_VIEWS, {}
+    for i in picks:
+        key = _object_key(ds, i)
+        real = ds[i]["images"]
+        seed = set_seed(cfg.seed, STREAM_FIGURE, key)
+        for k, n_out in ((n, n), (cfg.real_views, cfg.real_views), (1, n), (4, n)):
+            about = {"object": key, "use": "figures", "k": min(k, len(real))}
+            requests[(i, min(k, len(real)), n_out)] = Request(
+                "reconstruct", n_out, seed, real[:k], about=about
+            )
+    if can_sample:
+        for prior, stream in (("learned", STREAM_LEARNED), ("uniform", STREAM_UNIFORM)):
+            for j, seed in enumerate(set_seeds(cfg.seed, stream, range(len(picks)))):
+                requests[(prior, j)] = Request("sample", n, seed, prior=prior, about={"use": "figures"})
+    return requests
+
+
 def write_figures(
-    model: SetModel,
+    model: CheckedSetModel,
+    can_sample: bool,
     occ: OccupancyNetwork,
     ds: ShapeNetViews,
     picks: list[int],
@@ -596,46 +657,40 @@ def write_figures(
     threshold: float,
     out: Path,
 ) -> list[Path]:
-    """Fig. 2/9 (input vs reconstructed sets), Fig. 4/11 (learned vs uniform prior samples),
-    Fig. 5 (real vs reconstructed meshes, rendered) and Fig. 13 (1/4/8 input views). An
-    object's figure sets are seeded by ``set_seed(seed, STREAM_FIGURE, "synset/object_id")``;
-    the free samples by the run seed (per-set seeds of STREAM_LEARNED / STREAM_UNIFORM)."""
+    """Fig. 2/9 (input vs reconstructed sets), Fig. 4/11 (learned vs uniform prior samples;
+    only for a model that can sample), Fig. 5 (real vs reconstructed meshes, rendered) and
+    Fig. 13 (1/4/8 input views), from :func:`figure_requests`."""
     from sdn.data.synthetic_shapes.render import render_mesh, sample_cameras
 
-    res, n = model.resolution, 8
+    res, n = model.resolution, FIGURE_VIEWS
+    images = {name: answer(model, r) for name, r in figure_requests(ds, picks, cfg, can_sample).items()}
     paths = []
 
     def save(name: str, rows: list[np.ndarray]) -> None:
         paths.append(save_rows(out / name, rows))
 
-    def recon(i: int, images: torch.Tensor, n_out: int) -> torch.Tensor:
-        """images (k, 3, H, W) of object i -> (n_out, 3, H, W) reconstructed."""
-        return model.reconstruct(
-            images[None], n_out, seed=[set_seed(cfg.seed, STREAM_FIGURE, _object_key(ds, i))]
-        )[0]
+    def real(i: int, k: int) -> torch.Tensor:
+        return ds[i]["images"][:k]
 
     rows = []
     for i in picks:
-        real = ds[i]["images"][:n]
-        rows += [strip(real), strip(recon(i, real, n)), white(4, n * res)]
+        rows += [strip(real(i, n)), strip(images[(i, len(real(i, n)), n)]), white(4, n * res)]
     save("fig2_input_vs_reconstruction.png", rows)
-    learned = model.sample(len(picks), n, "learned", seed=cfg.seed)
-    uniform = model.sample(len(picks), n, "uniform", seed=cfg.seed)
-    save(
-        "fig4_learned_vs_uniform_prior.png",
-        [strip(learned[j]) for j in range(len(picks))]
-        + [white(8, n * res)]
-        + [strip(uniform[j]) for j in range(len(picks))],
-    )
+    if can_sample:
+        save(
+            "fig4_learned_vs_uniform_prior.png",
+            [strip(images[("learned", j)]) for j in range(len(picks))]
+            + [white(8, n * res)]
+            + [strip(images[("uniform", j)]) for j in range(len(picks))],
+        )
     cams = sample_cameras(np.random.default_rng(cfg.seed), 4, 2 * res, radius=0.8)
     rows = []
     for i in picks:
-        real = ds[i]["images"][: cfg.real_views]
-        meshes = [
-            extract_mesh(occ, x, threshold, cfg.resolution0, cfg.upsampling_steps, precision=cfg.precision)
-            for x in (real, recon(i, real, cfg.real_views))
-        ]
-        views = [np.concatenate(list(render_mesh(m, cams, 2 * res)), axis=1) for m in meshes]
+        pair = (real(i, cfg.real_views), images[(i, cfg.real_views, cfg.real_views)])
+        meshes = extract_meshes(
+            occ, pair, threshold, cfg.resolution0, cfg.upsampling_steps, precision=cfg.precision
+        )
+        views = [np.concatenate(list(render_mesh(m, cams, 2 * res)), axis=1) for m, _ in meshes]
         rows += [
             np.concatenate([views[0], white(2 * res, 8), views[1]], axis=1),
             white(4, views[0].shape[1] * 2 + 8),
@@ -643,16 +698,17 @@ def write_figures(
     save("fig5_real_vs_reconstructed_meshes.png", rows)
     rows = []
     for i in picks:
-        real = ds[i]["images"][:n]
-        rows.append(strip(real))
-        rows += [strip(recon(i, real[:k], n)) for k in (1, 4, 8)]
+        rows.append(strip(real(i, n)))
+        rows += [strip(images[(i, min(k, len(real(i, n))), n)]) for k in (1, 4, 8)]
         rows.append(white(4, n * res))
     save("fig13_reconstruction_by_input_views.png", rows)
     return paths
 
 
-def _header(model, model_path, occnet_ckpt, threshold, data, cfg, keys, native, resolution) -> str:
-    described = model_sentence(model, model_path)
+def _header(loaded: LoadedModel, occnet_ckpt, threshold, data, cfg, keys, native, resolution) -> str:
+    described = loaded.sentence()[0].upper() + loaded.sentence()[1:]
+    if not loaded.can_sample:
+        described += " (no `sample`: no prior-sample figure)"
     return (
         f"# ShapeNet benchmark\n\n{described}, OccNet `{Path(occnet_ckpt).name}` (threshold {threshold:g}, "
         f"evaluated in {cfg.precision}); "
@@ -673,11 +729,15 @@ def run_shapenet_benchmark(
     progress: bool = True,
     command: str = "",
     use_cache: bool = True,
+    model_args: dict | None = None,
 ) -> dict:
     """Run the benchmark and write the report folder; returns the manifest.
 
-    model: an SDN checkpoint path, or an object implementing :class:`sdn.set_model.SetModel`
-    (then ``cfg.workers`` must be 1: worker processes load the model from a path).
+    model: a spec (``--model``; :func:`load_models`, ``model_args`` for ``python:``), a
+    :class:`benchmarks.models.LoadedModel`, or an object implementing
+    :class:`sdn.set_model.SetModel` (objects need ``cfg.workers`` 1: worker processes load the
+    model from its spec). The harness talks to the model only through the contract
+    (:class:`benchmarks.models.contract.CheckedSetModel`).
     cache_dir: the decoded-image cache folder; the real-side cache lives in its
     ``shapenet-real`` subfolder (:mod:`benchmarks.shapenet_real`). use_cache: False computes
     every real side afresh and stores none (the report is the same either way).
@@ -689,21 +749,20 @@ def run_shapenet_benchmark(
     draw is seeded by the object, so the report does not depend on the world size beyond the
     float noise of another thread count per rank (tests/test_shapenet_sharding.py)."""
     cfg.validate()
-    if isinstance(model, SetModel) and cfg.workers != 1:
+    if not isinstance(model, (str, Path)) and cfg.workers != 1:
         raise ValueError(
             f"a set model object is evaluated in this process only: workers must be 1, got {cfg.workers} "
-            "(pass an SDN checkpoint path to use worker processes)"
+            "(name the model by a spec, --model, to use worker processes)"
         )
     start = time.time()
     out = Path(out)
     d = init_distributed("cpu")
-    set_model, occ = load_models(model, occnet_ckpt)
-    ds = open_split(data, cfg, set_model.resolution, cache_dir, progress and d.main)
+    loaded, occ = load_models(model, occnet_ckpt, data, cfg, cache_dir, model_args)
+    set_model = loaded.model
+    ds = open_split(data, cfg, occ.resolution, cache_dir, progress and d.main)
     native = _native_resolution(ds)
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
-    # Objects: all, or max_objects spread evenly over the split (so every category is seen).
-    n_obj = len(ds) if cfg.max_objects is None else min(cfg.max_objects, len(ds))
-    indices = [int(i) for i in np.linspace(0, len(ds) - 1, n_obj).round()]
+    indices = selected_objects(ds, cfg)
     keys = [_object_key(ds, i) for i in indices]
     threads = threads_per_rank(cfg.workers)
     mine = indices[d.rank :: d.world]  # a strided slice: every rank sees every category
@@ -719,7 +778,7 @@ def run_shapenet_benchmark(
             by_object[i] = evaluate_object(i)
             bar.update()
     else:
-        init = (model, occnet_ckpt, data, cfg, cache_dir, cache, threads)
+        init = (str(model), model_args, occnet_ckpt, data, cfg, cache_dir, cache, threads)
         with get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=init) as pool:
             for i, r in zip(mine, pool.imap(evaluate_object, mine), strict=True):
                 by_object[i] = r
@@ -748,24 +807,19 @@ def run_shapenet_benchmark(
     )
     gt_rows = objects[objects.table == "gt_real"]
     gt_sources = dict(Counter(gt_rows.gt_source))
-    header = _header(set_model, model, occnet_ckpt, threshold, data, cfg, keys, native, set_model.resolution)
+    header = _header(loaded, occnet_ckpt, threshold, data, cfg, keys, native, set_model.resolution)
     atomic_write_text(out / "differences.csv", differences.to_csv(index=False))
     atomic_write_text(
         out / "tables.md", tables_markdown(summary, differences, header, cfg.real_views, gt_sources)
     )
     figures = plot_curves(summary, out)
-    picks = [indices[int(j)] for j in np.linspace(0, len(indices) - 1, min(4, len(indices))).round()]
-    figures += write_figures(set_model, occ, ds, picks, cfg, threshold, out)
-    is_path = not isinstance(model, SetModel)
+    picks = figure_picks(indices)
+    figures += write_figures(set_model, loaded.can_sample, occ, ds, picks, cfg, threshold, out)
     manifest = {
         "benchmark": "shapenet",
         "command": command,
         "config": asdict(cfg),
-        "sdn_checkpoint": {
-            "path": str(model) if is_path else None,
-            "sha256": sha256_file(model) if is_path else None,
-            **model_disclosure(set_model),
-        },
+        "model": loaded.manifest(),
         "execution": {
             "real_side_cache": {
                 "used": cache is not None,

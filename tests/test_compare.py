@@ -92,7 +92,7 @@ def make_report(
         "command": "sdn-bench faces --out x",
         "config": config or {"seed": 0},
         "data": {"fingerprint": fingerprint, "root": "data/faces"},
-        "sdn_checkpoint": {"path": "checkpoints/sdn-faces.pt", "sha256": "ab" * 32},
+        "model": {"spec": "checkpoints/sdn-faces.pt", "kind": "sdn", "sha256": "ab" * 32},
         "files": ["curves.csv", "fig8a roc.png", "summary.csv", "summary.md", "manifest.json"],
         "wall_s": 12.5,
         **manifest_entries,
@@ -308,8 +308,8 @@ def test_missing_summary_file_is_incompatible(pair):
 
 def test_old_format_baseline_is_incompatible_and_models_are_not_a_condition(tmp_path, capsys):
     base = make_report(tmp_path / "baseline", subset=None)
-    other_model = {"path": "checkpoints/other.pt", "sha256": "cd" * 32}
-    cur = make_report(tmp_path / "current", sdn_checkpoint=other_model)
+    other_model = {"spec": "checkpoints/other.pt", "kind": "sdn", "sha256": "cd" * 32}
+    cur = make_report(tmp_path / "current", model=other_model)
     assert compare_main(cur, base, None, tmp_path / "cmp") == 2
     err = capsys.readouterr().err
     assert f"the baseline report {base} has no data.subset_sha256: it is an old-format report" in err
@@ -318,7 +318,7 @@ def test_old_format_baseline_is_incompatible_and_models_are_not_a_condition(tmp_
     result = compare_reports(cur, base)  # another checkpoint on the same subset: the point of comparing
     assert result.exit_code == 0
     assert (
-        f"sdn_checkpoint.sha256 differs (models are compared, not a condition): baseline {'ab' * 32!r},"
+        f"model.sha256 differs (models are compared, not a condition): baseline {'ab' * 32!r},"
         in ("\n".join(result.notes))
     )
 
@@ -564,7 +564,7 @@ def test_reference_shapenet_report(tmp_path, capsys):
     for png in cur.glob("*.png"):
         assert f"]({png.name})" in text
     manifest = json.loads((cur / "manifest.json").read_text())
-    assert "Table 1(a)" in text and f"sha256 {manifest['sdn_checkpoint']['sha256'][:12]}" in text
+    assert "Table 1(a)" in text and f"sha256 {manifest['model']['sha256'][:12]}" in text
     assert manifest["data"]["fingerprint"] in text
 
 

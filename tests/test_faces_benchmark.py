@@ -141,7 +141,8 @@ def test_faces_end_to_end_writes_every_file(default_report):
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["benchmark"] == "faces" and on_disk["data"]["identities"] == TEST_IDENTITIES
     assert on_disk["execution"] == {"chunk": 32} and len(on_disk["data"]["subset_sha256"]) == 64
-    sdn = on_disk["sdn_checkpoint"]
+    assert on_disk["model"]["kind"] == "sdn" and on_disk["model"]["can_sample"]
+    sdn = on_disk["model"]["description"]
     assert (sdn["precision"], sdn["channels_last"], sdn["aids"]) == ("fp32", True, {})
     assert on_disk["embedder"]["sha256"] == sha256_file(on_disk["embedder"]["weights"])
     assert sdn["theta_step_generator_bn"] == THETA_STEP_GENERATOR_BN

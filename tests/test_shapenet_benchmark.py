@@ -111,8 +111,12 @@ def test_shapenet_end_to_end_writes_every_file(report):
     on_disk = json.loads((out / "manifest.json").read_text())
     keys = [f"{s}/{o}" for s, o in objects[["synset", "object_id"]].drop_duplicates().itertuples(index=False)]
     assert on_disk["data"]["subset_sha256"] == subset_digest(keys) and on_disk["data"]["subset_sha256"] in md
-    assert on_disk["data"]["objects"] == 2 and len(on_disk["sdn_checkpoint"]["sha256"]) == 64
-    assert on_disk["sdn_checkpoint"]["precision"] == "fp32" and on_disk["sdn_checkpoint"]["aids"] == {}
+    assert on_disk["data"]["objects"] == 2 and len(on_disk["model"]["sha256"]) == 64
+    assert on_disk["model"]["kind"] == "sdn" and on_disk["model"]["can_sample"]
+    assert (
+        on_disk["model"]["description"]["precision"] == "fp32"
+        and on_disk["model"]["description"]["aids"] == {}
+    )
     assert manifest["files"] == on_disk["files"]
 
 
