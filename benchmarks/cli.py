@@ -328,6 +328,22 @@ def _numbers(value: str, name: str, kind=int) -> tuple:
         raise click.BadParameter(f"expected comma-separated {what}, got {value!r}", param_hint=name) from None
 
 
+def references_option(command):
+    """``--references``: score the calibration ladder beside the model (:mod:`benchmarks.ladder`)."""
+    return click.option(
+        "--references", "with_references", is_flag=True,
+        help="Also score the reference models (ref:oracle, floors, ...) into OUT/references and write "
+        "OUT/calibration.csv|md with normalised scores.",
+    )(command)  # fmt: skip
+
+
+def _calibrate(benchmark: str, run, out, cfg) -> None:
+    from benchmarks.ladder import score_with_references
+
+    score_with_references(benchmark, run, Path(out), cfg.bootstrap, cfg.seed)
+    click.echo(f"{out}: calibration.md (the ladder and normalised scores)")
+
+
 def model_options(command):
     """``--model SPEC`` (with ``--ckpt`` as an alias for an SDN checkpoint) and repeated
     ``--model-arg key=value``: the set model a benchmark scores (:mod:`benchmarks.models`)."""
@@ -386,6 +402,7 @@ def _model(ckpt, model, model_args) -> tuple[str, dict]:
     "--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
     help="The OccNet's precision (bf16: autocast, as it trains; faster on AMX-bf16 CPUs).",
 )  # fmt: skip
+@references_option
 def shapenet(
     model,
     ckpt,
@@ -403,6 +420,7 @@ def shapenet(
     cache_dir,
     no_cache,
     precision,
+    with_references,
 ):
     """Table 1(a), Table 1(b) and Table 2: meshes from real and reconstructed view-sets."""
     import sys
@@ -413,18 +431,17 @@ def shapenet(
     recon, inputs = _numbers(recon_views, "--recon-views"), _numbers(input_views, "--input-views")
     cfg = ShapeNetBenchConfig(split=split, recon_views=recon, input_views=inputs, max_objects=max_objects)
     cfg.workers, cfg.seed, cfg.threshold, cfg.precision = workers, seed, threshold, precision
+
+    def run(spec_, out_, args_=None):
+        return run_shapenet_benchmark(
+            spec_, occnet, data, out_, cfg, cache_dir=cache_dir, command=" ".join(sys.argv),
+            use_cache=not no_cache, model_args=args_,
+        )  # fmt: skip
+
     try:
-        manifest = run_shapenet_benchmark(
-            spec,
-            occnet,
-            data,
-            out,
-            cfg,
-            cache_dir=cache_dir,
-            command=" ".join(sys.argv),
-            use_cache=not no_cache,
-            model_args=args,
-        )
+        manifest = run(spec, out, args)
+        if with_references and manifest:
+            _calibrate("shapenet", run, out, cfg)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if manifest:  # under torchrun only rank 0 writes the report
@@ -463,12 +480,13 @@ def shapenet(
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@references_option
 def faces(
     model, ckpt, model_args, data, embedder, weights, split, set_size, noise_levels, context_sizes,
-    num_free_sets, max_identities, crop, seed, out, cache_dir,
+    num_free_sets, max_identities, crop, seed, out, cache_dir, with_references,
 ):  # fmt: skip
     """Figure 8(a)-(c): verification ROC of real, reconstructed and sampled face sets."""
-    from benchmarks.faces import FacesBenchConfig, run_faces_benchmark
+    from benchmarks.faces import FacesBenchConfig, load_faces_model, run_faces_benchmark
 
     spec, args = _model(ckpt, model, model_args)
 
@@ -478,9 +496,15 @@ def faces(
         max_identities=max_identities, crop=crop, seed=seed,
     )  # fmt: skip
     try:
-        manifest = run_faces_benchmark(
-            spec, data, out, cfg, embedder, weights, cache_dir=cache_dir, model_args=args
-        )
+        loaded = load_faces_model(spec, data, cfg, cache_dir, args)
+        manifest = run_faces_benchmark(loaded, data, out, cfg, embedder, weights, cache_dir=cache_dir)
+        if with_references and manifest:  # the references work at the scored model's resolution
+
+            def run(spec_, out_):
+                ref = load_faces_model(spec_, data, cfg, cache_dir, resolution=loaded.model.resolution)
+                return run_faces_benchmark(ref, data, out_, cfg, embedder, weights, cache_dir=cache_dir)
+
+            _calibrate("faces", run, out, cfg)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if manifest:  # under torchrun only rank 0 writes the report

@@ -586,8 +586,12 @@ def summary_markdown(summary: pd.DataFrame, cfg: FacesBenchConfig, header: str) 
         row("real", "real"),
         row(f"recon (context {n})", "recon", n),
         row(f"recon and real (context {n})", "recon and real", n),
-        row("free samples", "free samples"),
-        row("uniform samples", "uniform samples"),
+    ]
+    if (summary.curve == "free samples").any():
+        lines += [row("free samples", "free samples"), row("uniform samples", "uniform samples")]
+    else:
+        lines.append("| free / uniform samples | the model has no `sample`: not scored |" + " |" * len(stats))
+    lines += [
         "",
     ]
     lines += ["### Figure 8(b): context size", "", head, rule]
@@ -637,11 +641,12 @@ def summary_markdown(summary: pd.DataFrame, cfg: FacesBenchConfig, header: str) 
         f"| reconstructions are close to real sets (AUC) | `recon` vs `real` | recon {_fmt(recon_auc)} vs "
         f"real {_fmt(real_auc)} | gap {real_auc['mean'] - recon_auc['mean']:+.3f}; {gap_text} |"
     )
-    free, uni = _value(summary, "free samples", "auc"), _value(summary, "uniform samples", "auc")
-    lines.append(
-        f"| free samples beat uniform samples (AUC) | `free samples` vs `uniform samples` | {_fmt(free)} vs "
-        f"{_fmt(uni)} | {_verdict(free, uni)} |"
-    )
+    if (summary.curve == "free samples").any():
+        free, uni = _value(summary, "free samples", "auc"), _value(summary, "uniform samples", "auc")
+        lines.append(
+            f"| free samples beat uniform samples (AUC) | `free samples` vs `uniform samples` | "
+            f"{_fmt(free)} vs {_fmt(uni)} | {_verdict(free, uni)} |"
+        )
     ks = sorted(cfg.context_sizes)
     lo_k, hi_k = (_value(summary, "recon and real", "auc", k) for k in (ks[0], ks[-1]))
     lines.append(
@@ -714,6 +719,8 @@ def plot_figure8(curves: pd.DataFrame, cfg: FacesBenchConfig, out: Path) -> list
         for log in (False, True):
             fig, ax = plt.subplots(figsize=(5, 4.5))
             for label, g in series:
+                if g.empty:  # a model without sample has no free / uniform curves
+                    continue
                 style = "--" if label == "recon" and name == "fig8c_label_noise" else "-"
                 ax.plot(g.fpr, g.tpr, style, label=label, lw=1.5)
             if log:
@@ -756,14 +763,18 @@ def write_sample_figures(
     return paths
 
 
-def load_faces_model(model, data, cfg: FacesBenchConfig, cache_dir=None, model_args=None) -> LoadedModel:
+def load_faces_model(
+    model, data, cfg: FacesBenchConfig, cache_dir=None, model_args=None, resolution: int | None = None
+) -> LoadedModel:
     """The scored set model: a spec (:func:`benchmarks.models.load_model`), a
     :class:`benchmarks.models.LoadedModel` (as is) or a SetModel object (wrapped). Faces sets
-    are scored at the model's own resolution (the embedder resizes)."""
+    are scored at the model's own resolution (the embedder resizes); ``resolution`` is given
+    to models that take theirs from the context (reference models: the scored model's, when
+    they calibrate it; None: the data's native size)."""
     if isinstance(model, LoadedModel):
         return model
     context = ModelContext(
-        "faces", Path(data), cfg.split, None, cfg.seed, cache_dir, None, cfg.set_size, cfg.crop
+        "faces", Path(data), cfg.split, resolution, cfg.seed, cache_dir, None, cfg.set_size, cfg.crop
     )
     if isinstance(model, (str, Path)):
         return load_model(str(model), context, model_args)

@@ -6,7 +6,7 @@ random sample is drawn from a ``numpy.random.Generator`` that the caller seeds.
 
 Nearest neighbours (:func:`nearest_neighbours`) use pykdtree's KD-tree (the library OccNet's
 own evaluation uses: 1.7x faster per thread than scipy's cKDTree on these queries, with
-identical float64 distances and indices, measured in benchmarks/mesh_throughput.py) with
+identical float64 distances and indices, measured in benchmarks/perf/mesh_throughput.py) with
 ``torch.get_num_threads()`` OpenMP threads unless told otherwise: the benchmark sets torch's
 threads to cores / worker processes, so one worker uses every core and several do not
 oversubscribe them. The answer does not depend on the thread count (each thread answers a

@@ -143,7 +143,7 @@ def network_occupancies(
     probabilities (measured ~1e-6), so a mesh would depend on which other meshes it was
     extracted with; this way it does not. Small calls are also where the speed is on a CPU
     (cache-sized matrices: 2.5x the points/s of 65,536-point calls; mixing 7 codes per call
-    gained less, measured in benchmarks/mesh_throughput.py). ``precision``: "fp32", or "bf16"
+    gained less, measured in benchmarks/perf/mesh_throughput.py). ``precision``: "fp32", or "bf16"
     autocast as the OccNet trains (~3.5x faster on CPUs with AMX-bf16; the logits then carry
     bf16's 8-bit mantissa)."""
 

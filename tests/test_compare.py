@@ -273,8 +273,10 @@ def test_subset_keys_are_notes_when_the_subset_agrees(tmp_path):
             "config.neg_per_pos differs: baseline (absent), current 5",
         ),
         (
-            dict(embedder={"name": "verifier", "sha256": "ef" * 32}, baseline_embedder={"name": "verifier",
-                 "sha256": "12" * 32}),
+            dict(
+                embedder={"name": "verifier", "sha256": "ef" * 32},
+                baseline_embedder={"name": "verifier", "sha256": "12" * 32},
+            ),
             "embedder.sha256 differs: baseline '" + "12" * 32 + "', current '" + "ef" * 32 + "'",
         ),
         (dict(rows=[r for r in _rows() if r["curve"] == "real"]), "8 condition(s) of the baseline missing"),
@@ -317,9 +319,8 @@ def test_old_format_baseline_is_incompatible_and_models_are_not_a_condition(tmp_
     make_report(base)
     result = compare_reports(cur, base)  # another checkpoint on the same subset: the point of comparing
     assert result.exit_code == 0
-    assert (
-        f"model.sha256 differs (models are compared, not a condition): baseline {'ab' * 32!r},"
-        in ("\n".join(result.notes))
+    assert f"model.sha256 differs (models are compared, not a condition): baseline {'ab' * 32!r}," in (
+        "\n".join(result.notes)
     )
 
 

@@ -13,11 +13,10 @@ its AUC 4.8e-6 and its interval's upper bound 2.8e-5 apart.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
+
+from tests.torchrun_job import run_job
 
 SCRIPT = """
 import sys
@@ -49,14 +48,7 @@ RESULT_FILES = ("curves.csv", "summary.csv", "equivalent_noise.csv")
 def _run(job, out, cache, world: int) -> None:
     """Run ``job`` in one process with the thread count of a rank of 2, or under torchrun
     with ``world`` gloo processes."""
-    launcher = [sys.executable]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "2"}
-    if world > 1:
-        launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(world)]
-    res = subprocess.run(
-        [*launcher, str(job), str(out), str(cache)], capture_output=True, text=True, timeout=600, env=env
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
+    run_job(job, out, cache, world, {"LOCAL_WORLD_SIZE": "2"})
 
 
 def test_sharded_report_equals_unsharded(tmp_path):

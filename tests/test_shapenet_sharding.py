@@ -6,11 +6,10 @@ change in an occupancy moves a marching-cubes vertex: measured up to 4e-5 relati
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
+
+from tests.torchrun_job import run_job
 
 SCRIPT = """
 import sys
@@ -30,14 +29,7 @@ RESULT_FILES = ("objects.csv", "table1a.csv", "table1b.csv", "table2.csv", "grou
 
 def _run(job, out, cache, world: int) -> None:
     """Run ``job`` in one process, or under torchrun with ``world`` gloo processes."""
-    launcher = [sys.executable]
-    if world > 1:
-        launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(world)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(
-        [*launcher, str(job), str(out), str(cache)], capture_output=True, text=True, timeout=600, env=env
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
+    run_job(job, out, cache, world)
 
 
 def test_sharded_report_equals_unsharded(tmp_path):

@@ -1,6 +1,6 @@
 """The SDN training-aid ablation on a CPU preset: same data, same wall time per variant.
 
-    python -m benchmarks.sdn_ablation --data data/shapes-default --out runs/ablation --minutes 6
+    python -m benchmarks.perf.sdn_ablation --data data/shapes-default --out runs/ablation --minutes 6
 
 Each variant is the ``aided`` recipe with one aid removed, plus the faithful recipe
 and the full aided recipe. Every run writes its own folder; rerunning with a larger

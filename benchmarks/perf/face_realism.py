@@ -1,7 +1,7 @@
 """Benchmark: how real do the synthetic faces look to a face detector?
 
-    python -m benchmarks.face_realism --out reports/face_realism.json            # generates 100 x 6 faces
-    python -m benchmarks.face_realism --data data/faces-default --split test --out realism.md
+    python -m benchmarks.perf.face_realism --out reports/face_realism.json            # generates 100 x 6 faces
+    python -m benchmarks.perf.face_realism --data data/faces-default --split test --out realism.md
 
 Runs facenet-pytorch's MTCNN (weights from its wheel; nothing is downloaded) on
 synthetic VGGFace2 images upsampled to ``--size`` pixels and reports:

@@ -1,6 +1,6 @@
 """Benchmark: SDN training throughput per preset and precision on this machine.
 
-    python -m benchmarks.train_throughput --presets tiny-16,cpu-32 --precisions fp32,bf16 --steps 10
+    python -m benchmarks.perf.train_throughput --presets tiny-16,cpu-32 --precisions fp32,bf16 --steps 10
 
 One iteration = one ψ step + one θ step on ``batch_sets`` x ``set_size`` random
 images (the data pipeline is excluded: it reads a memmap). Prints a Markdown table

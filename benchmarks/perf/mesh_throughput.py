@@ -1,8 +1,8 @@
 """Benchmark: mesh extraction (meshes/s), mesh-pair metrics (pairs/s) and where the ShapeNet
 benchmark's time per object goes, on this machine.
 
-    python -m benchmarks.mesh_throughput --preset cpu-32 --meshes 4
-    python -m benchmarks.mesh_throughput --meshes 0 --pairs 0 --stage-objects 2
+    python -m benchmarks.perf.mesh_throughput --preset cpu-32 --meshes 4
+    python -m benchmarks.perf.mesh_throughput --meshes 0 --pairs 0 --stage-objects 2
 
 Extraction uses an OccNet of the given preset (random weights unless --occnet is given)
 on a synthetic view; metrics compare pairs of analytic spheres. With ``--stage-objects N``

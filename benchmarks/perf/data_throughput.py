@@ -1,6 +1,6 @@
 """Benchmark: synthetic-shapes generation throughput (objects/minute) on this machine.
 
-    python -m benchmarks.data_throughput --objects-per-category 4 --workers 1,2
+    python -m benchmarks.perf.data_throughput --objects-per-category 4 --workers 1,2
 
 Generates into a temporary folder for each worker count and prints a Markdown table
 (objects/min, seconds per object, MB on disk per object). Timings are reported,
