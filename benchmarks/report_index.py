@@ -81,7 +81,7 @@ def _checkpoints(manifest: dict) -> list[str]:
                 one(f"{name}[{i}]", sub)
 
     for key, value in manifest.items():
-        if "checkpoint" in key:
+        if "checkpoint" in key or key == "model":
             one(key, value)
     return out
 
