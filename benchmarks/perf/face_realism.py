@@ -1,6 +1,6 @@
 """Benchmark: how real do the synthetic faces look to a face detector?
 
-    python -m benchmarks.perf.face_realism --out reports/face_realism.json            # generates 100 x 6 faces
+    python -m benchmarks.perf.face_realism --out reports/face_realism.json  # generates 100 x 6 faces
     python -m benchmarks.perf.face_realism --data data/faces-default --split test --out realism.md
 
 Runs facenet-pytorch's MTCNN (weights from its wheel; nothing is downloaded) on
