@@ -781,10 +781,6 @@ def load_faces_model(
     return wrap_model(model, context)
 
 
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def run_faces_benchmark(
     model,
     data,
@@ -848,7 +844,7 @@ def run_faces_benchmark(
     embedder_sha = sha256_file(emb.weights)
     subset = subset_digest([ds.class_ids[i] for i in picks])
     header = (
-        f"# Faces benchmark (Figure 8)\n\n{_capital(loaded.sentence())}, embedder `{emb.name}` "
+        f"# Faces benchmark (Figure 8)\n\n{loaded.heading()}, embedder `{emb.name}` "
         f"({emb.resolution} px, sha256 `{embedder_sha[:12]}`); data `{data}` split {cfg.split}, "
         f"{len(picks)} identities (subset sha256 `{subset}`), sets of {cfg.set_size} at {sdn.resolution} px, "
         f"crop {cfg.crop}; seed {cfg.seed}."

@@ -64,6 +64,34 @@ def _mean_of_category_means(values: np.ndarray, categories: np.ndarray) -> float
     return float(np.mean([values[categories == c].mean() for c in np.unique(categories)]))
 
 
+def _paired_interval(
+    vals: dict[str, np.ndarray], cats: np.ndarray, n_boot: int, seed: int, name: str
+) -> tuple[float, float]:
+    """The 95% percentile interval of the normalised score over ``n_boot`` resamples of the
+    objects within each category, the same resample for the model, ceiling and floor
+    (``vals``: their per-object values (N,); ``cats``: the objects' categories (N,)); category
+    c's draws seeded by ``set_seed(seed, STREAM_LADDER, "<name>|c")``. NaN bounds when a
+    category has fewer than MIN_PER_STRATUM objects or no resample has a scale."""
+    nan = (float("nan"), float("nan"))
+    categories = np.unique(cats)
+    if not interval_exists(int((cats == c).sum()) for c in categories):
+        return nan
+    per_cat = []
+    for c in categories:
+        idx = np.flatnonzero(cats == c)
+        rng = np.random.default_rng(set_seed(seed, STREAM_LADDER, f"{name}|{c}"))
+        draw = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]  # (n_boot, n_c)
+        per_cat.append(np.stack([vals[n][draw].mean(axis=1) for n in ("model", "ceiling", "floor")], axis=1))
+    boot = np.mean(per_cat, axis=0)  # (n_boot, 3): model, ceiling, floor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (boot[:, 0] - boot[:, 2]) / (boot[:, 1] - boot[:, 2])
+    s = s[np.isfinite(s)]
+    if not len(s):
+        return nan
+    lo, hi = np.percentile(s, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def shapes_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, seed: int) -> pd.DataFrame:
     """Normalised Table 1 scores from three shapes reports' objects.csv (module docstring):
     one row per (table, metric, k) with the model's, ceiling's and floor's mean of category
@@ -86,24 +114,9 @@ def shapes_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, see
                 means = {n: _mean_of_category_means(v, cats) for n, v in vals.items()}
                 row = {"table": table, "metric": metric, "k": int(k), **means, "n": len(g)}
                 row["normalised"] = normalise(means["model"], means["ceiling"], means["floor"])
-                row["ci_low"] = row["ci_high"] = float("nan")
-                counts = [int((cats == c).sum()) for c in np.unique(cats)]
-                if interval_exists(counts):
-                    per_cat = []
-                    for c in np.unique(cats):
-                        idx = np.flatnonzero(cats == c)
-                        rng = np.random.default_rng(
-                            set_seed(seed, STREAM_LADDER, f"{table}|{metric}|{k}|{c}")
-                        )
-                        draw = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]  # (n_boot, n_c)
-                        per_cat.append(np.stack([vals[n][draw].mean(axis=1) for n in frames], axis=1))
-                    boot = np.mean(per_cat, axis=0)  # (n_boot, 3): model, ceiling, floor
-                    span = boot[:, 1] - boot[:, 2]
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        s = (boot[:, 0] - boot[:, 2]) / span
-                    s = s[np.isfinite(s)]
-                    if len(s):
-                        row["ci_low"], row["ci_high"] = (float(x) for x in np.percentile(s, [2.5, 97.5]))
+                row["ci_low"], row["ci_high"] = _paired_interval(
+                    vals, cats, n_boot, seed, f"{table}|{metric}|{k}"
+                )
                 rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -82,6 +82,7 @@ from evaluation.geometry import N_POINTS, ExtractionGrid, sample_mesh
 from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, excludes, format_interval, interval_exists
 from occnet_multiview.extract import extract_meshes
 from occnet_multiview.model import OccupancyNetwork
+from sdn.data.occnet_files import Points
 from sdn.data.shapenet import ShapeNetViews
 from sdn.io import atomic_write_text
 from sdn.seeding import STREAM_FIGURE, STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seed, set_seeds
@@ -206,7 +207,7 @@ def _native_resolution(ds: ShapeNetViews) -> int:
         return im.size[0]
 
 
-def _object_key(ds: ShapeNetViews, index: int) -> str:
+def object_key(ds: ShapeNetViews, index: int) -> str:
     """The object's id ``synset/object_id``: its seeds and its entry in the subset digest."""
     obj = ds.objects[index]
     return f"{obj.synset}/{obj.object_id}"
@@ -262,16 +263,9 @@ def reconstruction_requests(cfg: ShapeNetBenchConfig, key: str, real: torch.Tens
     return requests
 
 
-def answer(model, request: Request) -> torch.Tensor:
-    """The model's images (n_out, 3, H, W) for one request."""
-    if request.kind == "reconstruct":
-        return model.reconstruct(request.inputs[None], request.n_out, [request.seed])[0]
-    return model.sample(1, request.n_out, request.prior, [request.seed])[0]
-
-
-def _real_side(index: int, real: torch.Tensor, key: str) -> tuple[RealSide, bool]:
-    """Object ``index``'s real side, from the cache when it holds it (then True), else
-    computed (and stored when a cache is used)."""
+def _real_side(index: int, real: torch.Tensor, points: Points, key: str) -> tuple[RealSide, bool]:
+    """Object ``index``'s real side (``real``: its views, ``points``: its points.npz), from the
+    cache when it holds it (then True), else computed (and stored when a cache is used)."""
     s = _STATE
     ds, obj = s["ds"], s["ds"].objects[index]
     files = [obj.path / name for name in ("points.npz", "pointcloud.npz", "model.ply")]
@@ -284,7 +278,7 @@ def _real_side(index: int, real: torch.Tensor, key: str) -> tuple[RealSide, bool
     truth_mesh = trimesh.load(files[2], process=False) if files[2].is_file() else None
     cloud = ds.pointcloud(index) if truth_mesh is None and files[1].is_file() else None
     side = compute_real_side(
-        s["occ"], real, ds.points(index), truth_mesh, cloud, key, real_settings(s["cfg"], s["threshold"])
+        s["occ"], real, points, truth_mesh, cloud, key, real_settings(s["cfg"], s["threshold"])
     )  # fmt: skip
     if cache is not None:
         cache.save(key, digest, side)
@@ -302,10 +296,11 @@ def evaluate_object(index: int) -> tuple[list[dict], bool]:
     reproduces it), and the 16-from-16 mesh with the ground truth's (``gt_recon``)."""
     s = _STATE
     cfg, ds, model, occ, threshold = s["cfg"], s["ds"], s["model"], s["occ"], s["threshold"]
-    obj, key = ds.objects[index], _object_key(ds, index)
+    obj, key = ds.objects[index], object_key(ds, index)
     real = ds[index]["images"]  # (16, 3, H, W)
-    side, cached = _real_side(index, real, key)
-    generated = {name: answer(model, r) for name, r in reconstruction_requests(cfg, key, real).items()}
+    points = ds.points(index)  # read once: the real side (when computed) and gt_recon
+    side, cached = _real_side(index, real, points, key)
+    generated = {name: r.answer(model) for name, r in reconstruction_requests(cfg, key, real).items()}
     sets = {f"recon|{k}": generated["all"][:k] for k in sorted({*cfg.recon_views, cfg.real_views})}
     sets.update((name, images) for name, images in generated.items() if name != "all")
     meshes = extract_meshes(
@@ -332,7 +327,7 @@ def evaluate_object(index: int) -> tuple[list[dict], bool]:
             {"table": "table1b", "k": k, **against_m(full_name if k == cfg.real_views else f"input|{k}")}
         )
     rows += side.rows
-    gt_recon = score_truth(full, side.truth, ds.points(index), side.gt_source)
+    gt_recon = score_truth(full, side.truth, points, side.gt_source)
     rows.append({"table": "gt_recon", "k": cfg.real_views, **gt_recon})
     base = {"category": obj.category.split(",")[0], "synset": obj.synset, "object_id": obj.object_id}
     order = {t: i for i, t in enumerate(("table1a", "table1b", "table2", "gt_real", "gt_recon"))}
@@ -632,7 +627,7 @@ def figure_requests(ds: ShapeNetViews, picks: list[int], cfg: ShapeNetBenchConfi
     images (Fig. 4), seeded ``set_seed(seed, STREAM_LEARNED or STREAM_UNIFORM, j)``."""
     n, requests = FIGURE_VIEWS, {}
     for i in picks:
-        key = _object_key(ds, i)
+        key = object_key(ds, i)
         real = ds[i]["images"]
         seed = set_seed(cfg.seed, STREAM_FIGURE, key)
         for k, n_out in ((n, n), (cfg.real_views, cfg.real_views), (1, n), (4, n)):
@@ -663,7 +658,7 @@ def write_figures(
     from sdn.data.synthetic_shapes.render import render_mesh, sample_cameras
 
     res, n = model.resolution, FIGURE_VIEWS
-    images = {name: answer(model, r) for name, r in figure_requests(ds, picks, cfg, can_sample).items()}
+    images = {name: r.answer(model) for name, r in figure_requests(ds, picks, cfg, can_sample).items()}
     paths = []
 
     def save(name: str, rows: list[np.ndarray]) -> None:
@@ -706,7 +701,7 @@ def write_figures(
 
 
 def _header(loaded: LoadedModel, occnet_ckpt, threshold, data, cfg, keys, native, resolution) -> str:
-    described = loaded.sentence()[0].upper() + loaded.sentence()[1:]
+    described = loaded.heading()
     if not loaded.can_sample:
         described += " (no `sample`: no prior-sample figure)"
     return (
@@ -763,7 +758,7 @@ def run_shapenet_benchmark(
     native = _native_resolution(ds)
     threshold = cfg.threshold if cfg.threshold is not None else occ.threshold
     indices = selected_objects(ds, cfg)
-    keys = [_object_key(ds, i) for i in indices]
+    keys = [object_key(ds, i) for i in indices]
     threads = threads_per_rank(cfg.workers)
     mine = indices[d.rank :: d.world]  # a strided slice: every rank sees every category
     occnet_sha = sha256_file(occnet_ckpt)

@@ -16,9 +16,9 @@ from .faces import FacesBenchConfig, faces_requests, open_identities
 from .models.folder import write_tasks
 from .shapenet import (
     ShapeNetBenchConfig,
-    _object_key,
     figure_picks,
     figure_requests,
+    object_key,
     open_split,
     reconstruction_requests,
     selected_objects,
@@ -33,7 +33,7 @@ def shapenet_tasks(data, resolution: int, cfg: ShapeNetBenchConfig, out, cache_d
     indices = selected_objects(ds, cfg)
     requests = []
     for i in indices:
-        requests += reconstruction_requests(cfg, _object_key(ds, i), ds[i]["images"]).values()
+        requests += reconstruction_requests(cfg, object_key(ds, i), ds[i]["images"]).values()
     requests += figure_requests(ds, figure_picks(indices), cfg, can_sample=True).values()
     header = {"benchmark": "shapenet", "resolution": resolution, "data": str(data), "split": cfg.split,
               "seed": cfg.seed, "config": asdict(cfg)}  # fmt: skip

@@ -64,7 +64,7 @@ def test_table1_semantics_with_a_stub_model(tiny_shapes, tiny_checkpoints, tmp_p
     )
     ds = bench.open_split(tiny_shapes, cfg, resolution, cache, progress=False)
     real = ds[0]["images"]  # (4, 3, H, W): the evaluated object's real views
-    recon_seed = [set_seed(cfg.seed, STREAM_RECON, bench._object_key(ds, 0))]
+    recon_seed = [set_seed(cfg.seed, STREAM_RECON, bench.object_key(ds, 0))]
     evaluated = [c for c in model.calls if c[2] == recon_seed]
     # Table 1(a) encodes all 4 real views; 1(b) the first k; every call generates real_views.
     assert sorted(c[0].shape[1] for c in evaluated) == [1, 4]  # 1(b) k=4 reuses 1(a)'s reconstruction

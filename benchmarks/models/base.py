@@ -98,6 +98,11 @@ class LoadedModel:
         digest = f", sha256 {self.sha256[:12]}" if self.sha256 else ""
         return f"{_KIND_WORDS[self.kind]} `{self.spec}` (name `{self.model.name}`{digest})"
 
+    def heading(self) -> str:
+        """:meth:`sentence` capitalised, to open a report header."""
+        text = self.sentence()
+        return text[:1].upper() + text[1:]
+
 
 def folder_sha256(path: str | Path) -> str:
     """sha256 identifying a folder's content: over every file below it (recursively, sorted by

@@ -22,6 +22,7 @@ seed or settings) is refused with a clear error instead of being scored.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,12 @@ class Request:
     def key(self) -> str:
         return request_key(self.kind, self.n_out, self.seed, self.inputs, self.prior)
 
+    def answer(self, model) -> torch.Tensor:
+        """The set model's images (n_out, 3, H, W) for this request."""
+        if self.kind == "reconstruct":
+            return model.reconstruct(self.inputs[None], self.n_out, [self.seed])[0]
+        return model.sample(1, self.n_out, self.prior, [self.seed])[0]
+
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images (k, 3, H, W) float in [0, 1] -> (k, H, W, 3) uint8 (round(255 x))."""
@@ -73,8 +80,6 @@ def request_key(kind: str, n_out: int, seed: int, inputs: torch.Tensor | None, p
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
     return buf.getvalue()
@@ -132,11 +137,8 @@ def fill_tasks(model, root: str | Path) -> int:
     root = Path(root)
     doc = json.loads((root / TASKS_FILE).read_text())
     for t in doc["tasks"]:
-        if t["kind"] == "reconstruct":
-            inputs = torch.stack([read_png(root / name) for name in t["inputs"]])
-            images = model.reconstruct(inputs[None], t["n_out"], [t["seed"]])[0]
-        else:
-            images = model.sample(1, t["n_out"], t["prior"], [t["seed"]])[0]
+        inputs = torch.stack([read_png(root / name) for name in t["inputs"]]) if "inputs" in t else None
+        images = Request(t["kind"], t["n_out"], t["seed"], inputs, t.get("prior")).answer(model)
         for j, image in enumerate(to_uint8(images)):
             atomic_write_bytes(root / t["id"] / f"{j:03d}.png", _png_bytes(image))
     return len(doc["tasks"])

@@ -120,7 +120,7 @@ def stage_table(
     finally:
         timer.restore()
     wall = time.perf_counter() - start
-    keys = ", ".join(shapenet._object_key(ds, i) for i in indices)
+    keys = ", ".join(shapenet.object_key(ds, i) for i in indices)
     head = f"Stages of scoring {len(indices)} object(s) ({keys}), torch threads {torch.get_num_threads()}:"
     return [head, "", *timer.markdown(wall, len(indices))]
 
