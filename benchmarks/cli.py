@@ -333,15 +333,8 @@ def references_option(command):
     return click.option(
         "--references", "with_references", is_flag=True,
         help="Also score the reference models (ref:oracle, floors, ...) into OUT/references and write "
-        "OUT/calibration.csv|md with normalised scores.",
+        "OUT/calibration.csv|md with normalised scores (reference reports are cached).",
     )(command)  # fmt: skip
-
-
-def _calibrate(benchmark: str, run, out, cfg) -> None:
-    from benchmarks.ladder import score_with_references
-
-    score_with_references(benchmark, run, Path(out), cfg.bootstrap, cfg.seed)
-    click.echo(f"{out}: calibration.md (the ladder and normalised scores)")
 
 
 def model_options(command):
@@ -372,11 +365,40 @@ def _model(ckpt, model, model_args) -> tuple[str, dict]:
         raise click.UsageError(str(e)) from e
 
 
+def _occnet_path(ctx, param, value) -> str:
+    from benchmarks.shipped import OCCNET, resolve_checkpoint
+
+    try:
+        path = resolve_checkpoint(value, OCCNET)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--occnet") from None
+    if not Path(path).is_file():
+        raise click.BadParameter(f"no OccNet checkpoint at {value!r}", param_hint="--occnet")
+    return path
+
+
+def occnet_option(command):
+    """``--occnet``: an OccNet checkpoint, by default the shipped reference (:mod:`benchmarks.shipped`)."""
+    return click.option(
+        "--occnet", default=None, callback=_occnet_path, metavar="PATH",
+        help="OccNet checkpoint (default: the shipped reference OccNet, occnet-shapes-cpu32.pt).",
+    )(command)  # fmt: skip
+
+
+def _embedder_source(ctx, param, value) -> str:
+    from benchmarks.shipped import VERIFIER, resolve_checkpoint
+
+    if value in ("facenet-vggface2", "facenet-casia"):
+        return value
+    try:
+        return resolve_checkpoint(value, VERIFIER)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--embedder") from None
+
+
 @main.command("shapenet")
 @model_options
-@click.option(
-    "--occnet", required=True, type=click.Path(exists=True, dir_okay=False), help="OccNet checkpoint."
-)
+@occnet_option
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True)
 @click.option("--recon-views", default="1,4,8,16", show_default=True)
@@ -392,11 +414,12 @@ def _model(ckpt, model, model_args) -> tuple[str, dict]:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option(
     "--cache-dir", type=click.Path(file_okay=False), default=None,
-    help="Cache folder: decoded images, and the real side in its shapenet-real subfolder "
-    "(default ~/.cache/sdn-bench/images and ~/.cache/sdn-bench/shapenet-real).",
+    help="Cache folder: decoded images, the real side in its shapenet-real subfolder and reference "
+    "reports in references (default ~/.cache/sdn-bench/{images,shapenet-real,references}).",
 )  # fmt: skip
 @click.option(
-    "--no-cache", is_flag=True, help="Recompute the real side (M, Table 2, gt_real); store nothing."
+    "--no-cache", is_flag=True,
+    help="Recompute the real side (M, Table 2, gt_real) and every reference; store nothing.",
 )
 @click.option(
     "--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
@@ -425,23 +448,17 @@ def shapenet(
     """Table 1(a), Table 1(b) and Table 2: meshes from real and reconstructed view-sets."""
     import sys
 
-    from benchmarks.shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
+    from benchmarks.shapenet import ShapeNetBenchConfig, run_calibrated_shapenet
 
     spec, args = _model(ckpt, model, model_args)
     recon, inputs = _numbers(recon_views, "--recon-views"), _numbers(input_views, "--input-views")
     cfg = ShapeNetBenchConfig(split=split, recon_views=recon, input_views=inputs, max_objects=max_objects)
     cfg.workers, cfg.seed, cfg.threshold, cfg.precision = workers, seed, threshold, precision
-
-    def run(spec_, out_, args_=None):
-        return run_shapenet_benchmark(
-            spec_, occnet, data, out_, cfg, cache_dir=cache_dir, command=" ".join(sys.argv),
-            use_cache=not no_cache, model_args=args_,
-        )  # fmt: skip
-
     try:
-        manifest = run(spec, out, args)
-        if with_references and manifest:
-            _calibrate("shapenet", run, out, cfg)
+        manifest = run_calibrated_shapenet(
+            spec, occnet, data, out, cfg, with_references, cache_dir, not no_cache, " ".join(sys.argv), args,
+            echo=click.echo,
+        )  # fmt: skip
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if manifest:  # under torchrun only rank 0 writes the report
@@ -455,11 +472,10 @@ def shapenet(
     "--data", required=True, type=click.Path(exists=True, file_okay=False), help="VGGFace2-layout root."
 )
 @click.option(
-    "--embedder",
-    default="checkpoints/verifier-faces64.pt",
-    show_default=True,
-    help="facenet-vggface2, facenet-casia, or a verifier checkpoint.",
-)
+    "--embedder", default=None, callback=_embedder_source,
+    help="facenet-vggface2, facenet-casia, or a verifier checkpoint (default: the shipped verifier, "
+    "verifier-faces64.pt).",
+)  # fmt: skip
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False),
@@ -479,32 +495,32 @@ def shapenet(
 )
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False), default=None,
+    help="Cache folder: decoded images, and cached reference reports in its references subfolder.",
+)  # fmt: skip
+@click.option("--no-cache", is_flag=True, help="Score every reference afresh; store none.")
 @references_option
 def faces(
     model, ckpt, model_args, data, embedder, weights, split, set_size, noise_levels, context_sizes,
-    num_free_sets, max_identities, crop, seed, out, cache_dir, with_references,
+    num_free_sets, max_identities, crop, seed, out, cache_dir, no_cache, with_references,
 ):  # fmt: skip
     """Figure 8(a)-(c): verification ROC of real, reconstructed and sampled face sets."""
-    from benchmarks.faces import FacesBenchConfig, load_faces_model, run_faces_benchmark
+    import sys
+
+    from benchmarks.faces import FacesBenchConfig, run_calibrated_faces
 
     spec, args = _model(ckpt, model, model_args)
-
     cfg = FacesBenchConfig(
         split=split, set_size=set_size, noise_levels=_numbers(noise_levels, "--noise-levels", float),
         context_sizes=_numbers(context_sizes, "--context-sizes"), num_free_sets=num_free_sets,
         max_identities=max_identities, crop=crop, seed=seed,
     )  # fmt: skip
     try:
-        loaded = load_faces_model(spec, data, cfg, cache_dir, args)
-        manifest = run_faces_benchmark(loaded, data, out, cfg, embedder, weights, cache_dir=cache_dir)
-        if with_references and manifest:  # the references work at the scored model's resolution
-
-            def run(spec_, out_):
-                ref = load_faces_model(spec_, data, cfg, cache_dir, resolution=loaded.model.resolution)
-                return run_faces_benchmark(ref, data, out_, cfg, embedder, weights, cache_dir=cache_dir)
-
-            _calibrate("faces", run, out, cfg)
+        manifest = run_calibrated_faces(
+            spec, data, out, cfg, embedder, weights, with_references, cache_dir, not no_cache,
+            " ".join(sys.argv), args, echo=click.echo,
+        )  # fmt: skip
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if manifest:  # under torchrun only rank 0 writes the report
@@ -527,10 +543,7 @@ def tasks():
 
 @tasks.command("shapenet")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--occnet", default="checkpoints/occnet-shapes-cpu32.pt", show_default=True,
-    type=click.Path(exists=True, dir_okay=False), help="The OccNet the benchmark will use (its resolution).",
-)  # fmt: skip
+@occnet_option
 @click.option("--split", default="test", show_default=True)
 @click.option("--recon-views", default="1,4,8,16", show_default=True)
 @click.option("--input-views", default="1,4,8,16", show_default=True)
@@ -656,13 +669,17 @@ def export(ckpt, out, fp32, note):
 @click.option(
     "--max-objects", default=None, type=int, help="Test objects scored (default: 39, three per category)."
 )
-def bench(root, faces_root, out, workers, max_objects):
+@click.option(
+    "--references/--no-references", default=True, show_default=True,
+    help="Score the calibration ladder beside each reference SDN (cached after the first run).",
+)  # fmt: skip
+def bench(root, faces_root, out, workers, max_objects, references):
     """The main job on the embedded synthetic defaults (what `make bench` runs): the test
     splits of both datasets, both benchmarks with the reference checkpoints, one index."""
     from benchmarks.main_job import run_bench
 
     try:
-        run_bench(root, faces_root, out, workers=workers, max_objects=max_objects, echo=click.echo)
+        run_bench(root, faces_root, out, workers, max_objects, references, echo=click.echo)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
 

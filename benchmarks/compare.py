@@ -91,7 +91,7 @@ Compatibility. Two reports are comparable only when they
   ``max_identities``), which ``data.subset_sha256`` already decides; both are listed
   as notes. A key present in one config only is a difference;
 - measured with the same instrument: the OccNet (``occnet_checkpoint.sha256`` and its
-  ``threshold``) or the embedder's weights (``embedder.sha256``; its name holds a path), compared
+  ``threshold``) or the embedder's weights (``embedder.sha256``; not its name or path), compared
   where both manifests have the entry (``INSTRUMENT_FIELDS``);
 - and every summary file of the baseline is a summary file of the current report with
   the same condition columns, and every (file, condition) row of the baseline is
@@ -104,7 +104,9 @@ notes. Rows or summary files only in the current report are reported
 (``CompareResult.extra``), not an error.
 
 Outputs (``write_compare``): ``compare.csv`` (tidy, one row per joined
-measurement), ``compare.md`` (regressions first, then a table per file) and
+measurement), ``compare.md`` (regressions first, the calibration ladder's normalised scores
+of both reports when they have a ``calibration.csv`` (context: the reference models are not
+tracked, and calibration.csv has no ``mean`` column), then a table per file) and
 ``compare_<metric>.png`` (baseline vs current with CI error bars; only aggregate
 rows such as ``category == "mean of categories"`` when the report has them).
 
@@ -126,7 +128,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.intervals import N_TOO_SMALL, has_interval
+from evaluation.intervals import N_TOO_SMALL, format_interval, has_interval
 from sdn.io import atomic_write_bytes, atomic_write_text
 
 from .figures import plot_png
@@ -770,6 +772,7 @@ def compare_markdown(result: CompareResult) -> str:
         lines.append("")
     if result.extra:
         lines += ["## Only in the current report", ""] + [f"- {e}" for e in result.extra] + [""]
+    lines += _calibration_lines(result)
     for name, df in result.table.groupby("file", sort=False):
         conds = _file_conditions(result, df)
         lines += [f"## {name}", ""]
@@ -778,6 +781,33 @@ def compare_markdown(result: CompareResult) -> str:
         )
         lines.append("")
     return "\n".join(lines)
+
+
+def _calibration_lines(result: CompareResult) -> list[str]:
+    """The normalised scores of both reports' ``calibration.csv`` (benchmarks.ladder), side
+    by side: context, never a verdict (the references are not the scored model)."""
+    found = {
+        side: pd.read_csv(path / "calibration.csv").set_index(["table", "metric", "k"])
+        for side, path in (("current", result.current), ("baseline", result.baseline))
+        if (path / "calibration.csv").is_file()
+    }
+    if not found:
+        return []
+    keys = list(dict.fromkeys(k for df in found.values() for k in df.index))
+
+    def cell(side: str, key) -> str:
+        df = found.get(side)
+        if df is None or key not in df.index:
+            return "-"
+        r = df.loc[key]
+        return f"{r.normalised:.3f} {format_interval(r.ci_low, r.ci_high)}"
+
+    lines = ["## Calibration (context: no verdicts)", ""]
+    lines += _md_table(
+        ["table", "metric", "k", "current normalised", "baseline normalised"],
+        [[*key, cell("current", key), cell("baseline", key)] for key in keys],
+    )
+    return lines + [""]
 
 
 def _safe_name(metric: str) -> str:

@@ -112,11 +112,12 @@ from evaluation.verification import (
     within_set_pairs,
 )
 from sdn.data.vggface2 import CROPS, VGGFace2Sets
-from sdn.io import atomic_write_text
+from sdn.io import atomic_write_bytes, atomic_write_text, npz_bytes
 from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 from sdn.training import Dist, init_distributed
 
 from .figures import save_plot, save_rows, strip, white
+from .ladder import ReferenceCache, calibrate, check_single_process
 from .manifest import finish_report, sha256_file, subset_digest
 from .models import LoadedModel, ModelContext, load_model, wrap_model
 from .models.contract import CheckedSetModel
@@ -284,6 +285,42 @@ class Curve:
     noise: float
     applied_noise: float
     pairs: Pairs
+
+
+CALIBRATED_CURVES = ("recon", "recon and real")  # the curves benchmarks.ladder normalises
+PAIRS_FILE = "pairs.npz"
+
+
+def save_pairs(curves: list[Curve], path: Path) -> None:
+    """``pairs.npz``: the scored pairs of the curves the calibration ladder normalises
+    (``CALIBRATED_CURVES`` at every context size, no label noise), so that a model and its
+    references, scored on the same pairs, can be bootstrapped together
+    (:func:`benchmarks.ladder.faces_calibration`). Per curve ``<curve>|<k>``: ``|scores``
+    (P,) float32 cosine scores, ``|labels`` (P,) bool, ``|identity`` (P, 2) int32 identity
+    indices (positions in the evaluated identities). Written atomically."""
+    arrays = {}
+    for c in curves:
+        if c.curve in CALIBRATED_CURVES and c.noise == 0:
+            tag = f"{c.curve}|{c.context_size}"
+            arrays[f"{tag}|scores"] = c.pairs.scores.astype(np.float32)
+            arrays[f"{tag}|labels"] = c.pairs.labels
+            arrays[f"{tag}|identity"] = c.pairs.identities.astype(np.int32)
+    atomic_write_bytes(path, npz_bytes(arrays))
+
+
+def load_pairs(path: Path) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The curves of a ``pairs.npz`` (:func:`save_pairs`): (curve, k) -> (scores (P,),
+    labels (P,), identity (P, 2)); ValueError naming the file when it is missing."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no scored pairs (a faces report written before {PAIRS_FILE} existed?)")
+    with np.load(path, allow_pickle=False) as z:
+        tags = sorted({name.rsplit("|", 1)[0] for name in z.files})
+        return {
+            (tag.rsplit("|", 1)[0], int(tag.rsplit("|", 1)[1])): tuple(
+                z[f"{tag}|{part}"] for part in ("scores", "labels", "identity")
+            )
+            for tag in tags
+        }
 
 
 def faces_requests(
@@ -841,6 +878,7 @@ def run_faces_benchmark(
     atomic_write_text(out / "curves.csv", points.to_csv(index=False))
     atomic_write_text(out / "equivalent_noise.csv", equivalent_noise_table(summary).to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.drop(columns="text").to_csv(index=False))
+    save_pairs(curves, out / PAIRS_FILE)
     embedder_sha = sha256_file(emb.weights)
     subset = subset_digest([ds.class_ids[i] for i in picks])
     header = (
@@ -877,3 +915,34 @@ def run_faces_benchmark(
         },
     }
     return finish_report(out, manifest, start)
+
+
+def run_calibrated_faces(
+    model,
+    data,
+    out,
+    cfg: FacesBenchConfig,
+    embedder: str = "verifier",
+    weights=None,
+    references: bool = False,
+    cache_dir=None,
+    use_cache: bool = True,
+    command: str = "",
+    model_args: dict | None = None,
+    progress: bool = True,
+    echo=print,
+) -> dict:
+    """:func:`run_faces_benchmark`, then, with ``references``, the calibration ladder with the
+    same settings, at the scored model's resolution, into ``out/references`` and
+    ``out/calibration.csv|md`` (:mod:`benchmarks.ladder`; the references' reports are cached
+    unless ``use_cache`` is False). Returns the model's manifest."""
+    check_single_process(references)
+    loaded = load_faces_model(model, data, cfg, cache_dir, model_args)
+
+    def run(spec, folder):
+        ref = load_faces_model(spec, data, cfg, cache_dir, resolution=loaded.model.resolution)
+        return run_faces_benchmark(ref, data, folder, cfg, embedder, weights, cache_dir, progress, command)
+
+    manifest = run_faces_benchmark(loaded, data, out, cfg, embedder, weights, cache_dir, progress, command)
+    cache = ReferenceCache(cache_dir) if use_cache else None
+    return calibrate("faces", run, Path(out), manifest, references, cfg.bootstrap, cfg.seed, cache, echo)

@@ -20,24 +20,45 @@ formula handles either direction); faces `recon` and `recon and real` AUC and TP
 Intervals. Shapes: a paired 95% percentile bootstrap over objects, resampled within each
 category (the same resample for the model and both references, seeded by ``seed`` and the
 category) of s computed from the means of category means; it exists only when every category
-has >= ``MIN_PER_STRATUM`` objects with all three values, else "n too small". Faces: the
-identity bootstrap of each curve is not kept in the reports, so no paired interval is
-computed; the point value is given and the interval column says "not computed".
+has >= ``MIN_PER_STRATUM`` objects with all three values, else "n too small". Faces: a paired
+identity bootstrap (:func:`evaluation.verification.bootstrap_replicates`) over the scored
+pairs each report keeps in ``pairs.npz`` (the model and its references are scored on the
+same pairs: the pairs depend on the identities, set sizes and seed only), the same resampled
+identities for the three, of s from the resampled AUC or TPR (scores stored as float32: the
+point value is the report's own, from float64 scores); it exists only with >=
+``MIN_PER_STRATUM`` identities.
 
-The references' rows depend only on the data, the OccNet or embedder, the settings and the
-seed; on shapes the real side is cached, and each reference pays for its own meshes.
+Cache. A reference's report depends only on the data, the OccNet or embedder, the settings,
+the seed and the code, so it is stored whole in :class:`ReferenceCache` (``<cache
+dir>/references/<key digest>/<name>/``) and copied from there on the next run with the same
+key: the key is the scored model's manifest without what does not define the numbers
+(command, model, wall time, execution, files, machine, local paths, workers), plus the
+reference's name, :func:`benchmarks.manifest.source_digest` and the torch version.
+``<out>/references/ladder.json`` says which references came from the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from evaluation.intervals import MIN_PER_STRATUM, format_interval, interval_exists
-from sdn.io import atomic_write_text
+from evaluation.verification import bootstrap_replicates, curve_statistics
+from sdn.data.image_cache import DEFAULT_CACHE_DIR
+from sdn.io import atomic_write_json, atomic_write_text
 from sdn.seeding import set_seed
+
+from .manifest import source_digest
+from .report_index import write_index
 
 LADDER = {
     "shapenet": {"ceiling": "oracle", "floor": "other-category", "also": ("same-category", "copy")},
@@ -121,13 +142,44 @@ def shapes_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, see
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def faces_calibration(model: Path, ceiling: Path, floor: Path) -> pd.DataFrame:
+def _faces_interval(
+    model: tuple, ceiling: tuple, floor: tuple, metric: str, n_boot: int, seed: int, name: str
+) -> tuple[float, float]:
+    """The 95% percentile interval of the normalised ``metric`` ("auc" or "tpr@0.1") over
+    ``n_boot`` paired identity resamples (module docstring) of three scorings of the same
+    pairs, each (scores (P,), labels (P,), identity (P, 2)); seeded by
+    ``set_seed(seed, STREAM_LADDER, name)``. NaN bounds when no interval exists."""
+    if not all(np.array_equal(model[i], other[i]) for other in (ceiling, floor) for i in (1, 2)):
+        raise ValueError(
+            f"calibration {name}: the model and its references were not scored on the same pairs "
+            "(other identities, set sizes or seed?)"
+        )
+    stats = {metric: curve_statistics((0.1,))[metric]}
+    reps = bootstrap_replicates(
+        [model[0], ceiling[0], floor[0]], model[1], model[2], stats, n_boot,
+        set_seed(seed, STREAM_LADDER, name),
+    )  # fmt: skip
+    if reps is None:
+        return float("nan"), float("nan")
+    m, c, f = reps[:, 0, 0], reps[:, 1, 0], reps[:, 2, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (m - f) / (c - f)
+    s = s[np.isfinite(s)]
+    if not len(s):
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(s, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def faces_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, seed: int) -> pd.DataFrame:
     """Normalised `recon` and `recon and real` AUC and TPR at FPR 1e-1 from three faces
-    reports' summary.csv, per context size (point values; no paired interval, module doc)."""
-    frames = {
-        n: pd.read_csv(p / "summary.csv")
-        for n, p in (("model", model), ("ceiling", ceiling), ("floor", floor))
-    }
+    reports (summary.csv for the values, pairs.npz for the paired interval), per context
+    size; n = identities."""
+    from .faces import PAIRS_FILE, load_pairs
+
+    folders = {"model": model, "ceiling": ceiling, "floor": floor}
+    frames = {n: pd.read_csv(p / "summary.csv") for n, p in folders.items()}
+    pairs = {n: load_pairs(p / PAIRS_FILE) for n, p in folders.items()}
     rows = []
     for curve in ("recon", "recon and real"):
         for metric in ("auc", "tpr@0.1"):
@@ -139,10 +191,14 @@ def faces_calibration(model: Path, ceiling: Path, floor: Path) -> pd.DataFrame:
                 set(picked["model"].index) & set(picked["ceiling"].index) & set(picked["floor"].index)
             ):
                 means = {n: float(v[k]) for n, v in picked.items()}
+                lo, hi = _faces_interval(
+                    *(pairs[n][(curve, int(k))] for n in folders), metric, n_boot, seed,
+                    f"{curve}|{metric}|{k}",
+                )  # fmt: skip
                 rows.append({
                     "table": curve, "metric": metric, "k": int(k), **means,
                     "normalised": normalise(means["model"], means["ceiling"], means["floor"]),
-                    "ci_low": float("nan"), "ci_high": float("nan"), "n": int(frames["model"].n.max()),
+                    "ci_low": lo, "ci_high": hi, "n": int(frames["model"].n.max()),
                 })  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -169,13 +225,113 @@ def reference_values(benchmark: str, folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "metric", "k", "reference", "value"])
 
 
-def score_with_references(benchmark: str, run, out: Path, n_boot: int, seed: int) -> pd.DataFrame:
+_UNDEFINING = {"command", "model", "wall_s", "execution", "files", "machine"}  # manifest top level
+_LOCAL = {"root", "path", "source", "weights", "workers"}  # inside its sections: where, not what
+
+
+def reference_key(benchmark: str, name: str, manifest: dict) -> dict:
+    """What reference ``name``'s report depends on, from the scored model's ``manifest``
+    (module docstring)."""
+    scored = {
+        k: ({kk: vv for kk, vv in v.items() if kk not in _LOCAL} if isinstance(v, dict) else v)
+        for k, v in manifest.items()
+        if k not in _UNDEFINING
+    }
+    key = {
+        "format": 1, "benchmark": benchmark, "reference": name, "code": source_digest(),
+        "torch": torch.__version__, "scored": scored,
+    }  # fmt: skip
+    return json.loads(json.dumps(key, sort_keys=True))  # as key.json holds it (tuples as lists)
+
+
+class ReferenceCache:
+    """Reference reports stored whole under ``<root>/references/<key digest>/`` (root: the
+    benchmark's cache folder, default ``~/.cache/sdn-bench``), with the key in ``key.json``."""
+
+    def __init__(self, root: str | os.PathLike | None):
+        self.root = (Path(root) if root is not None else DEFAULT_CACHE_DIR.parent) / "references"
+
+    @staticmethod
+    def digest(key: dict) -> str:
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+    def folder(self, key: dict) -> Path:
+        return self.root / self.digest(key)
+
+    def load(self, key: dict, dest: Path) -> bool:
+        """Copy the cached report of ``key`` to ``dest`` (replacing it); False on a miss."""
+        entry = self.folder(key)
+        try:
+            if json.loads((entry / "key.json").read_text()) != key:
+                return False
+        except (OSError, json.JSONDecodeError):
+            return False
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(entry / "report", dest)
+        return True
+
+    def save(self, key: dict, report: Path) -> None:
+        """Store ``report`` under ``key``: built in a temporary folder, renamed into place."""
+        entry = self.folder(key)
+        if entry.exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=self.root))
+        try:
+            shutil.copytree(report, tmp / "report")
+            atomic_write_json(tmp / "key.json", key)
+            os.replace(tmp, entry)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not entry.exists():
+                raise
+
+
+def clear_calibration(out: Path) -> None:
+    """Remove a previous run's calibration from the report folder ``out`` (a run without
+    references must not show the ladder of another)."""
+    for name in ("calibration.csv", "calibration.md"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "references", ignore_errors=True)
+
+
+def score_with_references(
+    benchmark: str,
+    run: Callable[[str, Path], dict],
+    out: Path,
+    manifest: dict,
+    n_boot: int,
+    seed: int,
+    cache: ReferenceCache | None = None,
+    echo=print,
+) -> pd.DataFrame:
     """Score every reference of the ladder with ``run(spec, folder)`` (the benchmark with the
-    model's settings, into ``out/references/<name>``; the model's own report is ``out``), then
-    :func:`write_calibration`."""
+    model's settings, into ``out/references/<name>``; the model's own report is ``out``,
+    ``manifest`` its manifest) or copy it from ``cache``, write ``references/ladder.json``,
+    then :func:`write_calibration` and the report's index."""
+    done = []
     for name in references(benchmark):
-        run(f"ref:{name}", out / "references" / name)
-    return write_calibration(benchmark, out, n_boot, seed)
+        folder = out / "references" / name
+        key = reference_key(benchmark, name, manifest)
+        hit = cache is not None and cache.load(key, folder)
+        if not hit:
+            run(f"ref:{name}", folder)
+            if cache is not None:
+                cache.save(key, folder)
+        echo(f"ref:{name}: {'from the cache' if hit else 'scored'} ({folder})")
+        done.append({
+            "name": name, "spec": f"ref:{name}", "source": "cache" if hit else "scored",
+            "key_digest": ReferenceCache.digest(key),
+            "cache_folder": str(cache.folder(key)) if cache else None,
+        })  # fmt: skip
+    rung = LADDER[benchmark]
+    atomic_write_json(
+        out / "references" / "ladder.json",
+        {"benchmark": benchmark, "ceiling": rung["ceiling"], "floor": rung["floor"], "references": done},
+    )
+    cal = write_calibration(benchmark, out, n_boot, seed)
+    write_index(out)
+    return cal
 
 
 def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.DataFrame:
@@ -183,10 +339,8 @@ def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.D
     ``out/references``): the normalised scores and the ladder table."""
     rung = LADDER[benchmark]
     ceiling, floor = out / "references" / rung["ceiling"], out / "references" / rung["floor"]
-    if benchmark == "shapenet":
-        cal = shapes_calibration(out, ceiling, floor, n_boot, seed)
-    else:
-        cal = faces_calibration(out, ceiling, floor)
+    calibration = shapes_calibration if benchmark == "shapenet" else faces_calibration
+    cal = calibration(out, ceiling, floor, n_boot, seed)
     atomic_write_text(out / "calibration.csv", cal.to_csv(index=False))
     ladder = reference_values(benchmark, out)
     wide = ladder.pivot_table(
@@ -208,20 +362,52 @@ def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.D
     for r in cal.itertuples():
         at = (r.table, r.metric, r.k)
         refs = [wide.loc[at, n] if at in wide.index and n in wide.columns else float("nan") for n in names]
-        if benchmark == "faces":
-            ci = "[not computed]"
-        else:
-            ci = format_interval(r.ci_low, r.ci_high)
+        ci = format_interval(r.ci_low, r.ci_high)
         cells = " | ".join(f"{v:.3f}" for v in refs)
         lines.append(
             f"| {r.table} | {r.metric} | {r.k} | {r.model:.3f} | {cells} | {r.normalised:.3f} {ci} |"
         )
     lines += [
         "",
-        f'Intervals: shapes, a paired bootstrap over objects within categories (none, "n too small", '
-        f"unless every category has >= {MIN_PER_STRATUM} objects); faces, not computed (the reports do "
-        "not keep the per-identity bootstrap of each curve).",
+        f"Intervals (95%): a paired bootstrap, the same resample for the model and both references; "
+        f"shapes over objects within categories, faces over identities (pairs.npz). None (\"n too "
+        f"small\") unless every category has >= {MIN_PER_STRATUM} objects, or there are >= "
+        f"{MIN_PER_STRATUM} identities. References: references/ladder.json says which came from the cache.",
         "",
     ]
     atomic_write_text(out / "calibration.md", "\n".join(lines))
     return cal
+
+
+def check_single_process(references: bool) -> None:
+    """The ladder runs in one process: under torchrun only rank 0 holds the model's manifest
+    (the references' cache key), so ``references`` with a world size > 1 is refused."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if references and world > 1:
+        raise ValueError(
+            f"--references runs in one process, got a torchrun world of {world}: score the model "
+            "under torchrun, then the ladder without it"
+        )
+
+
+def calibrate(
+    benchmark: str,
+    run: Callable[[str, Path], dict],
+    out: Path,
+    manifest: dict,
+    references: bool,
+    n_boot: int,
+    seed: int,
+    cache: ReferenceCache | None,
+    echo=print,
+) -> dict:
+    """After a benchmark wrote the report ``out`` (``manifest``; empty on a torchrun rank other
+    than 0): with ``references`` score the ladder (:func:`score_with_references`), else remove
+    any previous calibration from ``out``. Returns ``manifest``."""
+    if manifest:
+        if references:
+            score_with_references(benchmark, run, out, manifest, n_boot, seed, cache, echo)
+            echo(f"{out}: calibration.md (the ladder and normalised scores)")
+        else:
+            clear_calibration(out)
+    return manifest

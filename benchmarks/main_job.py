@@ -12,22 +12,22 @@ from sdn.data.preview import faces_grid, shapes_grid
 from sdn.data.synthetic_faces.generate import FacesConfig, generate_faces
 from sdn.data.synthetic_shapes.generate import ShapesConfig, generate_shapes
 
-from .faces import FacesBenchConfig, run_faces_benchmark
+from .faces import FacesBenchConfig, run_calibrated_faces
 from .report_index import write_combined_index
-from .shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
+from .shapenet import ShapeNetBenchConfig, run_calibrated_shapenet
+from .shipped import FACES_SDN, OCCNET, SHAPES_SDN, VERIFIER, shipped_checkpoint
 
-REFERENCE_SDN = Path("checkpoints/sdn-shapes-cpu32.pt")
-REFERENCE_OCCNET = Path("checkpoints/occnet-shapes-cpu32.pt")
-REFERENCE_FACES_SDN = Path("checkpoints/sdn-faces-cpu32.pt")
-REFERENCE_VERIFIER = Path("checkpoints/verifier-faces64.pt")
 DEFAULT_MAX_OBJECTS = 39  # three test objects per category: the fewest with a bootstrap interval
 
 
-def _missing(echo, what: str, *paths: Path) -> bool:
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        echo(f"no reference checkpoint at {', '.join(missing)}: the {what} benchmark is skipped")
-    return bool(missing)
+def _shipped(echo, what: str, *names: str) -> list[Path] | None:
+    """The shipped checkpoints ``names`` (:mod:`benchmarks.shipped`), or None (echoed: the
+    ``what`` benchmark is skipped) when this installation lacks one."""
+    try:
+        return [shipped_checkpoint(n) for n in names]
+    except ValueError as e:
+        echo(f"{e}: the {what} benchmark is skipped")
+        return None
 
 
 def _stage(echo, name: str, start: float) -> float:
@@ -43,6 +43,7 @@ def run_bench(
     out: str,
     workers: int = 2,
     max_objects: int | None = None,
+    references: bool = True,
     echo=print,
 ) -> None:
     """Generate or resume the test splits of the default datasets (shapes: 13 categories x
@@ -50,7 +51,8 @@ def run_bench(
     identities x 24 images at 64 px under ``faces_root``, of which the 100 test identities),
     write previews of the test splits, score the reference checkpoints on them
     (``max_objects`` shapes, None: ``DEFAULT_MAX_OBJECTS``; every test identity) into
-    ``out/shapes`` and ``out/faces``, and write ``out/index.md``. Echoes each stage's wall time."""
+    ``out/shapes`` and ``out/faces`` (with ``references``, each with its calibration ladder:
+    :mod:`benchmarks.ladder`), and write ``out/index.md``. Echoes each stage's wall time."""
     out = Path(out)
     start = time.time()
     run = generate_shapes(root, ShapesConfig(), workers=workers, splits=("test",))
@@ -66,17 +68,19 @@ def run_bench(
     )
     echo(f"previews: {previews[0]}, {previews[1]}")
     start = _stage(echo, "previews", start)
-    if not _missing(echo, "ShapeNet", REFERENCE_SDN, REFERENCE_OCCNET):
+    shapes = _shipped(echo, "ShapeNet", SHAPES_SDN, OCCNET)
+    if shapes:
         cfg = ShapeNetBenchConfig(max_objects=max_objects or DEFAULT_MAX_OBJECTS, workers=workers)
-        m = run_shapenet_benchmark(
-            REFERENCE_SDN, REFERENCE_OCCNET, root, out / "shapes", cfg, command="make bench"
+        m = run_calibrated_shapenet(
+            *shapes, root, out / "shapes", cfg, references, command="make bench", echo=echo
         )
         n, wall = m["data"]["objects"], m["wall_s"]
         echo(f"shapes report: {out / 'shapes' / 'tables.md'} ({n} objects, {wall:.0f} s)")
     start = _stage(echo, "shapes benchmark", start)
-    if not _missing(echo, "faces", REFERENCE_FACES_SDN, REFERENCE_VERIFIER):
-        m = run_faces_benchmark(REFERENCE_FACES_SDN, faces_root, out / "faces", FacesBenchConfig(),
-                                str(REFERENCE_VERIFIER), command="make bench")  # fmt: skip
+    faces = _shipped(echo, "faces", FACES_SDN, VERIFIER)
+    if faces:
+        m = run_calibrated_faces(faces[0], faces_root, out / "faces", FacesBenchConfig(), str(faces[1]),
+                                 references=references, command="make bench", echo=echo)  # fmt: skip
         echo(f"faces report: {out / 'faces' / 'summary.md'} ({m['data']['identities']} identities, "
              f"{m['wall_s']:.0f} s)")  # fmt: skip
     _stage(echo, "faces benchmark", start)

@@ -98,3 +98,18 @@ def finish_report(out: Path, manifest: dict, started: float) -> dict:
     atomic_write_json(out / "manifest.json", manifest)
     write_index(out)
     return manifest
+
+
+SOURCE_PACKAGES = ("sdn", "evaluation", "occnet_multiview", "benchmarks")
+
+
+def source_digest() -> str:
+    """sha256 (16 hex) of this installation's Python source: every ``.py`` file of
+    ``SOURCE_PACKAGES`` (relative path and bytes, sorted). Any edit changes it: caches keyed by
+    it (:class:`benchmarks.ladder.ReferenceCache`) never serve results of other code."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for package in SOURCE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]

@@ -3,7 +3,8 @@
 ``write_index(report_dir)`` writes ``<report_dir>/index.md``: a title and facts from
 ``manifest.json`` (benchmark, command, wall time, checkpoints, data), the headline
 Markdown tables (the contents of ``tables.md`` or ``summary.md``, headings demoted
-under the page title), every PNG figure in the folder as a relative image link, and
+under the page title), the calibration ladder (``calibration.md``) when there is one,
+every PNG figure in the folder as a relative image link, and
 links to the other files.
 
 ``write_combined_index(root_dir)`` writes ``<root_dir>/index.md`` for a folder whose
@@ -25,6 +26,7 @@ from urllib.parse import quote
 from sdn.io import atomic_write_text
 
 HEADLINE_FILES = ("tables.md", "summary.md")
+CALIBRATION = "calibration.md"
 INDEX = "index.md"
 _LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)((?:\s+\"[^\"]*\")?\))")
 
@@ -187,6 +189,10 @@ def _report_body(
             text = _rebase(text, prefix)
         source = f"From [{name}]({link(name)})" + ("; breakdowns there." if cut else ".")
         lines += [f"{h} Headline tables", "", source, "", text.rstrip(), ""]
+    calibration = report_dir / CALIBRATION
+    if calibration.is_file():  # the ladder (benchmarks.ladder), when the report was calibrated
+        text = _demote(calibration.read_text(), level)
+        lines += [f"From [{CALIBRATION}]({link(CALIBRATION)}).", "", text.rstrip(), ""]
     figures = _figures(report_dir)
     if figures:
         lines += [f"{h} Figures", ""]

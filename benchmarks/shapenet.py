@@ -89,6 +89,7 @@ from sdn.seeding import STREAM_FIGURE, STREAM_LEARNED, STREAM_RECON, STREAM_UNIF
 from sdn.training import init_distributed
 
 from .figures import save_plot, save_rows, strip, white
+from .ladder import ReferenceCache, calibrate, check_single_process
 from .manifest import finish_report, sha256_file, subset_digest
 from .models import LoadedModel, ModelContext, load_model, wrap_model
 from .models.contract import CheckedSetModel
@@ -848,3 +849,33 @@ def run_shapenet_benchmark(
         "min_per_stratum": MIN_PER_STRATUM,
     }
     return finish_report(out, manifest, start)
+
+
+def run_calibrated_shapenet(
+    model,
+    occnet_ckpt,
+    data,
+    out,
+    cfg: ShapeNetBenchConfig,
+    references: bool = False,
+    cache_dir=None,
+    use_cache: bool = True,
+    command: str = "",
+    model_args: dict | None = None,
+    progress: bool = True,
+    echo=print,
+) -> dict:
+    """:func:`run_shapenet_benchmark`, then, with ``references``, the calibration ladder with
+    the same settings into ``out/references`` and ``out/calibration.csv|md``
+    (:mod:`benchmarks.ladder`; the references' reports are cached unless ``use_cache`` is
+    False). Returns the model's manifest."""
+    check_single_process(references)
+
+    def run(spec, folder, args=None):
+        return run_shapenet_benchmark(
+            spec, occnet_ckpt, data, folder, cfg, cache_dir, progress, command, use_cache, args
+        )
+
+    manifest = run(model, out, model_args)
+    cache = ReferenceCache(cache_dir) if use_cache else None
+    return calibrate("shapenet", run, Path(out), manifest, references, cfg.bootstrap, cfg.seed, cache, echo)

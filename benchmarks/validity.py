@@ -34,18 +34,18 @@ from sdn.io import atomic_write_text
 
 from .faces import FacesBenchConfig, load_faces_model, run_faces_benchmark
 from .ladder import normalise
-from .main_job import REFERENCE_FACES_SDN, REFERENCE_OCCNET, REFERENCE_SDN, REFERENCE_VERIFIER
 from .shapenet import ShapeNetBenchConfig, run_shapenet_benchmark
+from .shipped import FACES_SDN, OCCNET, SHAPES_SDN, VERIFIER, shipped_checkpoint
 
 SHAPES_MODELS = {
-    "sdn": str(REFERENCE_SDN),
+    "sdn": SHAPES_SDN,  # a shipped checkpoint (benchmarks.shipped)
     "oracle": "ref:oracle",
     "copy": "ref:copy",
     "same-category": "ref:same-category",
     "other-category": "ref:other-category",
 }
 FACES_MODELS = {
-    "sdn": str(REFERENCE_FACES_SDN),
+    "sdn": FACES_SDN,
     "oracle": "ref:oracle",
     "copy": "ref:copy",
     "other-identity": "ref:other-identity",
@@ -217,12 +217,14 @@ def main(shapes_data, faces_data, objects, workers, work, out):
     start, work = time.time(), Path(work)
     cfg = ShapeNetBenchConfig(max_objects=objects, workers=workers)
     shapes = {name: work / "shapes" / name for name in SHAPES_MODELS}
+    occnet = shipped_checkpoint(OCCNET)
     for name, spec in SHAPES_MODELS.items():
         if not (shapes[name] / "manifest.json").is_file():
-            run_shapenet_benchmark(spec, REFERENCE_OCCNET, shapes_data, shapes[name], cfg, command="validity")
+            spec = spec if spec.startswith("ref:") else str(shipped_checkpoint(spec))
+            run_shapenet_benchmark(spec, occnet, shapes_data, shapes[name], cfg, command="validity")
     fcfg = FacesBenchConfig()
     faces = {name: work / "faces" / name for name in FACES_MODELS}
-    sdn = load_faces_model(FACES_MODELS["sdn"], faces_data, fcfg)
+    sdn = load_faces_model(str(shipped_checkpoint(FACES_MODELS["sdn"])), faces_data, fcfg)
     for name, spec in FACES_MODELS.items():
         if not (faces[name] / "manifest.json").is_file():
             model = (
@@ -231,7 +233,7 @@ def main(shapes_data, faces_data, objects, workers, work, out):
                 else load_faces_model(spec, faces_data, fcfg, resolution=sdn.model.resolution)
             )
             run_faces_benchmark(
-                model, faces_data, faces[name], fcfg, str(REFERENCE_VERIFIER), command="validity"
+                model, faces_data, faces[name], fcfg, str(shipped_checkpoint(VERIFIER)), command="validity"
             )
     lines = [
         "# Does the instrument work? The calibration ladder on the default data",

@@ -163,7 +163,7 @@ class VerifierEmbedder(Embedder):
             path = path / "best.pt" if (path / "best.pt").is_file() else path / "checkpoint.pt"
         self.model = VerifierNet.from_checkpoint(path).to(self.device).eval()
         self.weights = path
-        self.name = f"verifier:{path}"
+        self.name = f"verifier:{path.name}"  # the file (its sha256 is in the manifest), not where it lies
         self.resolution = self.model.resolution
         self.dim = self.model.cfg.model.embed_dim
         self.crop = self.model.crop

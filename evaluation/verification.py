@@ -450,6 +450,90 @@ def curve_statistics(fpr_targets: Sequence[float] = FPR_TARGETS) -> dict[str, St
 # --------------------------------------------------------------------------- bootstrap
 
 
+def bootstrap_replicates(
+    score_sets: Sequence,
+    labels,
+    identity,
+    statistics: Mapping[str, Statistic],
+    n_boot: int = N_BOOT,
+    rng: int | np.random.Generator | None = 0,
+) -> np.ndarray | None:
+    """Identity-bootstrap replicates of ROC statistics, paired over several scorings of the
+    same pairs.
+
+    score_sets: S arrays of scores (P,), one per scoring of the same pairs (S = 1: one
+    curve; S > 1: e.g. a model and its ceiling and floor, scored on identical pairs); labels
+    (P,) bool and identity (P, 2) or (P,) as in ``bootstrap_cis``. Each replicate draws the k
+    identities with replacement once (seeded by ``rng``) and weights the pairs by their
+    multiplicity (``bootstrap_cis``); every scoring is evaluated under the same weights, so
+    the replicates of a difference or ratio of scorings are paired. A replicate with no
+    positive or no negative pair is discarded and drawn again. Returns (n_boot, S,
+    len(statistics)) in the order of ``statistics``, or None when fewer than
+    ``MIN_PER_STRATUM`` identities are present (no interval exists)."""
+    if not len(score_sets):
+        raise ValueError("score_sets is empty: give at least one scoring of the pairs")
+    checked = [_check_scores_labels(s, labels)[0] for s in score_sets]
+    _, labels, _ = _check_scores_labels(score_sets[0], labels)
+    identity = _to_numpy(identity, "identity")
+    if identity.shape not in ((len(labels),), (len(labels), 2)):
+        raise ValueError(
+            f"identity must have shape ({len(labels)},) or ({len(labels)}, 2) to match scores, "
+            f"got {identity.shape}"
+        )
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
+    if not statistics:
+        raise ValueError("statistics is empty")
+    ids, code = np.unique(identity, return_inverse=True)
+    k = len(ids)
+    if k < 2:
+        raise ValueError("verification needs at least two identities to bootstrap; identity has one")
+    names = list(statistics)
+    if not interval_exists([k]):
+        return None
+    rng = _rng(rng)
+    code = code.reshape(len(labels), -1)  # (P, 1) or (P, 2) identity indices
+    code_a, code_b = code[:, 0], code[:, -1]
+    two = np.flatnonzero(code_a != code_b)  # pairs of two identities: weight c_a·c_b
+    orders = [np.argsort(-s, kind="stable") for s in checked]
+    ys = [labels[o].astype(np.float64) for o in orders]
+    cuts = [_thresholds(s[o]) for s, o in zip(checked, orders, strict=True)]
+    chunk = max(1, min(int(n_boot), 2_000_000 // len(labels)))
+    values: list[list[list[float]]] = []
+    draws = 0
+    while len(values) < n_boot:
+        if draws > 10 * n_boot + 100:
+            raise ValueError(
+                "bootstrap: resampled identities almost never hold both positive and negative pairs"
+            )
+        picks = rng.integers(0, k, size=(chunk, k))
+        draws += chunk
+        flat = (picks + k * np.arange(chunk)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=chunk * k).reshape(chunk, k).astype(np.float64)
+        w = counts[:, code_a]  # (chunk, P) pair weights, in the pairs' order
+        w[:, two] *= counts[:, code_b[two]]
+        curves = []
+        for order, y, idx in zip(orders, ys, cuts, strict=True):
+            wo = w[:, order]
+            curves.append((np.cumsum(wo * y, axis=1)[:, idx], np.cumsum(wo * (1 - y), axis=1)[:, idx]))
+        for r in range(chunk):
+            tp_total, fp_total = curves[0][0][r, -1], curves[0][1][r, -1]  # the same for every scoring
+            if tp_total <= 0 or fp_total <= 0 or len(values) >= n_boot:
+                continue
+            replicate = []
+            for tps, fps in curves:
+                tp, fp = tps[r], fps[r]
+                fpr, tpr = np.r_[0.0, fp] / fp[-1], np.r_[0.0, tp] / tp[-1]
+                row = [float(statistics[n](fpr, tpr)) for n in names]
+                if not np.isfinite(row).all():
+                    raise ValueError(
+                        f"a statistic returned a non-finite value: {dict(zip(names, row, strict=True))}"
+                    )
+                replicate.append(row)
+            values.append(replicate)
+    return np.array(values)
+
+
 def bootstrap_cis(
     scores,
     labels,
@@ -468,67 +552,19 @@ def bootstrap_cis(
     replicates draws k identities with replacement from the k present (seeded by ``rng``),
     identity i c_i times, and weights a pair of identities (i, i) by c_i and one of (i, j),
     i != j, by c_i·c_j: the pairs rebuilt from the resampled identities, with multiplicity.
-    It evaluates the statistics on the weighted ROC curve. A replicate with no positive or
-    no negative pair is discarded and drawn again. Returns {name: (low, high)}, the
-    (1-level)/2 and (1+level)/2 quantiles (numpy's linear interpolation) of the replicates,
-    or (nan, nan) for every name when fewer than ``MIN_PER_STRATUM`` identities are present
-    (no interval exists, :mod:`evaluation.intervals`).
+    It evaluates the statistics on the weighted ROC curve (``bootstrap_replicates``). A
+    replicate with no positive or no negative pair is discarded and drawn again. Returns
+    {name: (low, high)}, the (1-level)/2 and (1+level)/2 quantiles (numpy's linear
+    interpolation) of the replicates, or (nan, nan) for every name when fewer than
+    ``MIN_PER_STRATUM`` identities are present (no interval exists, :mod:`evaluation.intervals`).
     """
-    scores, labels, _ = _check_scores_labels(scores, labels)
-    identity = _to_numpy(identity, "identity")
-    if identity.shape not in ((len(scores),), (len(scores), 2)):
-        raise ValueError(
-            f"identity must have shape ({len(scores)},) or ({len(scores)}, 2) to match scores, "
-            f"got {identity.shape}"
-        )
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    if int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
-    if not statistics:
-        raise ValueError("statistics is empty")
-    ids, code = np.unique(identity, return_inverse=True)
-    k = len(ids)
-    if k < 2:
-        raise ValueError("verification needs at least two identities to bootstrap; identity has one")
-    names = list(statistics)
-    if not interval_exists([k]):
-        return {n: (float("nan"), float("nan")) for n in names}
-    rng = _rng(rng)
-    order = np.argsort(-scores, kind="stable")
-    y = labels[order].astype(np.float64)
-    code = code.reshape(len(scores), -1)[order]  # (P, 1) or (P, 2) identity indices
-    code_a, code_b = code[:, 0], code[:, -1]
-    two = np.flatnonzero(code_a != code_b)  # pairs of two identities: weight c_a·c_b
-    idx = _thresholds(scores[order])
-    chunk = max(1, min(int(n_boot), 2_000_000 // len(scores)))
-    values: list[list[float]] = []
-    draws = 0
-    while len(values) < n_boot:
-        if draws > 10 * n_boot + 100:
-            raise ValueError(
-                "bootstrap: resampled identities almost never hold both positive and negative pairs"
-            )
-        picks = rng.integers(0, k, size=(chunk, k))
-        draws += chunk
-        flat = (picks + k * np.arange(chunk)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=chunk * k).reshape(chunk, k).astype(np.float64)
-        w = counts[:, code_a]  # (chunk, P) pair weights
-        w[:, two] *= counts[:, code_b[two]]
-        tps = np.cumsum(w * y, axis=1)[:, idx]
-        fps = np.cumsum(w * (1 - y), axis=1)[:, idx]
-        for tp, fp in zip(tps, fps, strict=True):
-            if tp[-1] <= 0 or fp[-1] <= 0 or len(values) >= n_boot:
-                continue
-            fpr, tpr = np.r_[0.0, fp] / fp[-1], np.r_[0.0, tp] / tp[-1]
-            row = [float(statistics[n](fpr, tpr)) for n in names]
-            if not np.isfinite(row).all():
-                raise ValueError(
-                    f"a statistic returned a non-finite value: {dict(zip(names, row, strict=True))}"
-                )
-            values.append(row)
-    q = np.quantile(np.array(values), [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return {n: (float(q[0, j]), float(q[1, j])) for j, n in enumerate(names)}
+    replicates = bootstrap_replicates([scores], labels, identity, statistics, n_boot, rng)
+    if replicates is None:
+        return {n: (float("nan"), float("nan")) for n in statistics}
+    q = np.quantile(replicates[:, 0], [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return {n: (float(q[0, j]), float(q[1, j])) for j, n in enumerate(statistics)}
 
 
 def bootstrap_ci(

@@ -127,8 +127,11 @@ def test_bench_generates_and_previews_only_the_test_splits(tmp_path, monkeypatch
     tiny_shapes = dict(categories=["lamp"], objects_per_category=3, views=2, resolution=16)
     monkeypatch.setattr(main_job, "ShapesConfig", lambda: ShapesConfig(**tiny_shapes))
     monkeypatch.setattr(main_job, "FacesConfig", lambda: FacesConfig(identities=3, images_per_identity=2))
-    for name in ("REFERENCE_SDN", "REFERENCE_OCCNET", "REFERENCE_FACES_SDN", "REFERENCE_VERIFIER"):
-        monkeypatch.setattr(main_job, name, tmp_path / "absent.pt")
+
+    def absent(name):
+        raise ValueError(f"no shipped checkpoint {name!r}")
+
+    monkeypatch.setattr(main_job, "shipped_checkpoint", absent)  # both benchmarks are skipped
     monkeypatch.setattr(main_job, "write_combined_index", lambda out: out / "index.md")  # no reports here
     shapes, faces, out = tmp_path / "s", tmp_path / "f", tmp_path / "out"
     r = CliRunner().invoke(

@@ -19,6 +19,7 @@ from benchmarks.compare import (
     InvalidReport,
     Tolerance,
     compare_main,
+    compare_markdown,
     compare_reports,
     load_report,
     load_tolerances,
@@ -569,6 +570,27 @@ def test_reference_shapenet_report(tmp_path, capsys):
     assert manifest["data"]["fingerprint"] in text
 
 
+def test_calibration_is_context_not_a_verdict(tmp_path):
+    """Both reports' normalised scores appear in compare.md; a calibration that moved far
+    draws no verdict and adds no measurement."""
+    base = shutil.copytree(REFERENCE, tmp_path / "baseline")
+    cur = shutil.copytree(REFERENCE, tmp_path / "current")
+    row = {"table": "table1a", "metric": "iou", "k": 1, "model": 0.5, "ceiling": 0.7, "floor": 0.3, "n": 39}
+    for path, s in ((base, 0.5), (cur, -3.0)):
+        pd.DataFrame([{**row, "normalised": s, "ci_low": s - 0.1, "ci_high": s + 0.1}]).to_csv(
+            path / "calibration.csv", index=False
+        )
+    plain_dir = shutil.copytree(REFERENCE, tmp_path / "plain")
+    (plain_dir / "calibration.csv").unlink(missing_ok=True)
+    plain = compare_reports(plain_dir, base)
+    result = compare_reports(cur, base)
+    assert result.exit_code == 0 and len(result.table) == len(plain.table)
+    text = compare_markdown(result)
+    assert "## Calibration (context: no verdicts)" in text
+    assert "| table1a | iou | 1 | -3.000 [-3.100, -2.900] | 0.500 [0.400, 0.600] |" in text
+    assert "## Calibration" not in compare_markdown(compare_reports(plain_dir, plain_dir))
+
+
 def _fresh_report(request, out: Path, name: str) -> Path:
     """A tiny report written by the current code, made as the benchmark's own tests make theirs."""
     if name.startswith("shapes"):
@@ -596,8 +618,8 @@ def test_reference_report_has_current_format(request, tmp_path, name):
     ref_m, fresh_m = (json.loads((p / "manifest.json").read_text()) for p in (reference, fresh))
     assert set(ref_m) == set(fresh_m)
     assert set(ref_m["data"]) == set(fresh_m["data"]) and set(ref_m["config"]) == set(fresh_m["config"])
-    assert [f for f in ref_m["files"] if f.endswith(".csv")] == [
-        f for f in fresh_m["files"] if f.endswith(".csv")
+    assert [f for f in ref_m["files"] if not f.endswith(".png")] == [
+        f for f in fresh_m["files"] if not f.endswith(".png")
     ]
     ref, new = load_report(reference), load_report(fresh)
     assert sorted(ref.tables) == sorted(new.tables)

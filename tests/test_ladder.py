@@ -1,13 +1,15 @@
 """The calibration ladder: normalised scores against hand-worked values, the paired bootstrap,
 and the ladder's order on tiny data."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from benchmarks import regression
-from benchmarks.faces import load_faces_model, run_faces_benchmark
-from benchmarks.ladder import normalise, shapes_calibration, write_calibration
+from benchmarks.faces import run_calibrated_faces
+from benchmarks.ladder import check_single_process, normalise, reference_key, shapes_calibration
 
 
 def test_normalise_hand_worked_both_directions():
@@ -47,23 +49,58 @@ def test_shapes_calibration_equals_a_naive_computation(tmp_path):
     assert small.ci_low.isna().all() and small.normalised.notna().all()
 
 
-def test_faces_ladder_orders_oracle_above_the_floor(tmp_path):
+def test_faces_ladder_orders_oracle_above_the_floor_and_caches_the_references(tmp_path):
     """On 24 fixture identities (the regression job's weak 16-px verifier) the oracle's
-    `recon and real` AUC is above the floor's: measured 0.672 vs 0.554, asserted margin 0.1."""
+    `recon and real` AUC is above the floor's: measured 0.672 vs 0.554, asserted margin 0.1.
+    The normalised scores get a paired interval (24 >= 3 identities); a second calibrated run
+    copies every reference from the cache and writes the same calibration."""
     cfg = regression.faces_config()
     cfg.max_identities = 24
     data, models = regression.FIXTURE_DATA["faces"], regression.FIXTURE_MODELS
     kw = {"embedder": str(models["verifier"]), "cache_dir": tmp_path / "cache", "progress": False}
-    sdn = load_faces_model(str(models["sdn-faces"]), data, cfg, tmp_path / "cache")
-    run_faces_benchmark(sdn, data, tmp_path / "m", cfg, **kw)
-    for name in ("oracle", "other-identity", "copy"):
-        ref = load_faces_model(f"ref:{name}", data, cfg, tmp_path / "cache", resolution=sdn.model.resolution)
-        run_faces_benchmark(ref, data, tmp_path / "m" / "references" / name, cfg, **kw)
-    cal = write_calibration("faces", tmp_path / "m", 100, 0).set_index(["table", "metric", "k"])
+    said = []
+    sdn = str(models["sdn-faces"])
+    run_calibrated_faces(sdn, data, tmp_path / "m", cfg, references=True, echo=said.append, **kw)
+    cal = pd.read_csv(tmp_path / "m" / "calibration.csv").set_index(["table", "metric", "k"])
     row = cal.loc[("recon and real", "auc", cfg.set_size)]
     assert row.ceiling > row.floor + 0.1
+    assert cal.ci_low.notna().all() and (cal.ci_low <= cal.ci_high).all()
     assert (tmp_path / "m" / "calibration.md").read_text().count("ref:oracle") >= 1
+    assert "calibration.md" in (tmp_path / "m" / "index.md").read_text()
+    ladder = json.loads((tmp_path / "m" / "references" / "ladder.json").read_text())
+    assert [r["source"] for r in ladder["references"]] == ["scored"] * 3
     oracle = pd.read_csv(tmp_path / "m" / "references" / "oracle" / "summary.csv")
     assert not oracle[oracle.curve == "free samples"].empty  # the oracle samples real sets
     copy = pd.read_csv(tmp_path / "m" / "references" / "copy" / "summary.csv")
     assert copy[copy.curve == "free samples"].empty  # copy cannot sample: no free-sample curve
+
+    run_calibrated_faces(sdn, data, tmp_path / "m2", cfg, references=True, echo=said.append, **kw)
+    ladder = json.loads((tmp_path / "m2" / "references" / "ladder.json").read_text())
+    assert [r["source"] for r in ladder["references"]] == ["cache"] * 3
+    first, again = (tmp_path / m / "calibration.csv" for m in ("m", "m2"))
+    assert again.read_text() == first.read_text()
+    # Without references, a previous calibration is removed from the folder.
+    run_calibrated_faces(sdn, data, tmp_path / "m2", cfg, echo=said.append, **kw)
+    assert not again.exists() and not (tmp_path / "m2" / "references").exists()
+
+
+def test_reference_key_ignores_where_and_how_but_not_what():
+    manifest = {
+        "benchmark": "faces", "command": "x", "wall_s": 3.0, "machine": {"cpus": 2}, "model": {"spec": "a"},
+        "config": {"seed": 0, "workers": 2}, "data": {"root": "/a", "fingerprint": "f"},
+    }  # fmt: skip
+    moved = {**manifest, "command": "y", "wall_s": 9.0, "machine": {"cpus": 16}, "model": {"spec": "b"},
+             "config": {"seed": 0, "workers": 1}, "data": {"root": "/b", "fingerprint": "f"}}  # fmt: skip
+    assert reference_key("faces", "oracle", manifest) == reference_key("faces", "oracle", moved)
+    other = {**manifest, "data": {"root": "/a", "fingerprint": "g"}}
+    assert reference_key("faces", "oracle", manifest) != reference_key("faces", "oracle", other)
+    assert reference_key("faces", "oracle", manifest) != reference_key("faces", "copy", manifest)
+    reseeded = {**manifest, "config": {"seed": 1, "workers": 2}}
+    assert reference_key("faces", "oracle", manifest) != reference_key("faces", "oracle", reseeded)
+
+
+def test_references_refused_under_torchrun(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="one process"):
+        check_single_process(True)
+    check_single_process(False)

@@ -17,6 +17,7 @@ from evaluation.verification import (
     auc,
     bootstrap_ci,
     bootstrap_cis,
+    bootstrap_replicates,
     contaminate,
     cross_set_pairs,
     curve_statistics,
@@ -475,3 +476,25 @@ def test_bootstrap_equals_naive_resampling_of_identities(kind):
     naive = naive_bootstrap(pairs, stats, 200, 5)
     for name in stats:
         np.testing.assert_allclose(ours[name], naive[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_paired_replicates_draw_the_same_identities_for_every_scoring():
+    """Three scorings of the same pairs bootstrapped together: each scoring's replicates are
+    the ones it gets alone with the same seed (the identities are drawn once per replicate),
+    and their quantiles are bootstrap_cis's."""
+    sets = clustered(6, [3, 2, 4, 3, 2, 3], dim=8, sigma=2.0, seed=21)
+    pairs = within_set_pairs(sets, neg_per_pos=None)
+    rng = np.random.default_rng(3)
+    scorings = [pairs.scores, pairs.scores + rng.normal(0, 0.3, len(pairs.scores)), -pairs.scores]
+    stats = {"auc": auc, "tpr@0.1": lambda f, t: tpr_at_fpr(f, t, 0.1)}
+    paired = bootstrap_replicates(scorings, pairs.labels, pairs.identities, stats, n_boot=64, rng=9)
+    assert paired.shape == (64, 3, 2)
+    for s, scores in enumerate(scorings):
+        alone = bootstrap_replicates([scores], pairs.labels, pairs.identities, stats, n_boot=64, rng=9)
+        np.testing.assert_array_equal(paired[:, s], alone[:, 0])
+        cis = bootstrap_cis(scores, pairs.labels, pairs.identities, stats, n_boot=64, rng=9)
+        np.testing.assert_allclose(cis["auc"], np.quantile(alone[:, 0, 0], [0.025, 0.975]))
+    two = [0.9, 0.1, 0.8, 0.2]  # two identities: fewer than MIN_PER_STRATUM, no replicates
+    assert bootstrap_replicates([two], [1, 0, 1, 0], [[0, 0], [0, 1], [1, 1], [1, 0]], stats) is None
+    with pytest.raises(ValueError, match="score_sets is empty"):
+        bootstrap_replicates([], pairs.labels, pairs.identities, stats)
