@@ -210,6 +210,20 @@ def _run_config(cfg, overrides, **train):
 @click.option(
     "--cache-dir", type=click.Path(file_okay=False), default=None, help="Decoded-image cache folder."
 )
+@click.option(
+    "--selection", "with_selection", is_flag=True,
+    help="Also score the benchmark, reduced, on validation data at evaluations (benchmarks/selection.py: "
+    "shapes Table 1(a) IoU on 39 val objects, faces AUC on the held-out train identities, each "
+    "normalised by the ladder) into eval.csv and selection.png.",
+)  # fmt: skip
+@click.option("--selection-every", type=int, default=0, help="Steps between selection scores (0: each eval).")
+@click.option("--selection-occnet", default=None, help="OccNet of the shapes score (default: shipped).")
+@click.option("--selection-embedder", default=None, help="Verifier of the faces score (default: shipped).")
+@click.option(
+    "--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="Start a new run from these exported weights (same config and data; optimisers restart; "
+    "recorded in run.json).",
+)  # fmt: skip
 def train_sdn_cmd(
     data,
     dataset,
@@ -225,6 +239,11 @@ def train_sdn_cmd(
     out,
     resume,
     cache_dir,
+    with_selection,
+    selection_every,
+    selection_occnet,
+    selection_embedder,
+    init_from,
 ):
     """Train a Set Distribution Network (one ψ step, then one θ step, per minibatch)."""
     from sdn.config import preset
@@ -235,7 +254,17 @@ def train_sdn_cmd(
             preset(preset_name, dataset, recipe), overrides, set_size=set_size, steps=steps,
             batch_sets=batch_sets, precision=precision, seed=seed,
         )  # fmt: skip
-        record = train_sdn(data, cfg, out, dataset=dataset, resume=resume, device=device, cache_dir=cache_dir)
+        selection = None
+        if with_selection:
+            from benchmarks.selection import selection_for
+
+            selection = selection_for(
+                dataset, data, cfg.train, selection_occnet, selection_embedder, cache_dir
+            )
+        record = train_sdn(
+            data, cfg, out, dataset=dataset, resume=resume, device=device, cache_dir=cache_dir,
+            selection=selection, selection_every=selection_every, init_from=init_from,
+        )  # fmt: skip
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if record is not None and "last_eval" in record:
@@ -266,9 +295,14 @@ def train_sdn_cmd(
 @click.option(
     "--views-per-sample", type=int, default=None, help="K random views per object per step (codes pooled)."
 )
+@click.option(
+    "--held-out", "held_out", multiple=True, type=click.Path(exists=True, file_okay=False),
+    help="A dataset whose val/test objects the training split must not hold (repeatable; checked by "
+    "the generator's parameters, e.g. the benchmark's data when training on a larger set).",
+)  # fmt: skip
 @_run_options
 def train_occnet_cmd(
-    data, preset_name, views_per_sample, steps, precision, device, overrides, out, resume, cache_dir
+    data, preset_name, views_per_sample, held_out, steps, precision, device, overrides, out, resume, cache_dir
 ):
     """Train the multi-view Occupancy Network (keeps best.pt by validation IoU)."""
     from occnet_multiview.config import occnet_preset
@@ -282,7 +316,9 @@ def train_occnet_cmd(
             steps=steps,
             precision=precision,
         )
-        record = train_occnet(data, cfg, out, resume=resume, device=device, cache_dir=cache_dir)
+        record = train_occnet(
+            data, cfg, out, resume=resume, device=device, cache_dir=cache_dir, held_out=held_out
+        )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if "best" in record:

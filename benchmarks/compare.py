@@ -800,6 +800,8 @@ def _calibration_lines(result: CompareResult) -> list[str]:
         if df is None or key not in df.index:
             return "-"
         r = df.loc[key]
+        if isinstance(r.get("note"), str) and r.note:
+            return "no scale"
         return f"{r.normalised:.3f} {format_interval(r.ci_low, r.ci_high)}"
 
     lines = ["## Calibration (context: no verdicts)", ""]

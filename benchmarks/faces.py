@@ -144,6 +144,9 @@ class FacesBenchConfig:
     noise_levels: tuple = (0.0, 0.1, 0.25, 0.5)
     num_free_sets: int | None = None
     max_identities: int | None = None
+    # Class ids to score (their order in the split); empty: max_identities spread over the
+    # split. The SDN's selection score names the train identities its run held out.
+    identities: tuple = ()
     neg_per_pos: float = 10.0
     fpr_targets: tuple = FPR_TARGETS
     noise_fprs: tuple = (1e-2, 1e-1)
@@ -174,6 +177,11 @@ class FacesBenchConfig:
         if self.num_free_sets is not None and self.num_free_sets < 2:
             raise ValueError(
                 f"num_free_sets must be >= 2 (negatives need two sets), got {self.num_free_sets}"
+            )
+        if self.identities and (len(set(self.identities)) < 2 or self.max_identities is not None):
+            raise ValueError(
+                f"identities must name >= 2 distinct class ids, without max_identities; got "
+                f"{len(set(self.identities))} and max_identities={self.max_identities}"
             )
         if self.max_identities is not None and self.max_identities < 2:
             raise ValueError(
@@ -223,6 +231,16 @@ def open_identities(data, cfg: FacesBenchConfig, resolution: int, cache_dir, pro
             f"{data}: the faces benchmark needs at least two identities with >= "
             f"{cfg.images_per_identity} images in split {cfg.split!r}, found {len(ds)}"
         )
+    if cfg.identities:
+        wanted = set(cfg.identities)
+        picks = [i for i, c in enumerate(ds.class_ids) if c in wanted]
+        missing = sorted(wanted - {ds.class_ids[i] for i in picks})
+        if missing:
+            raise ValueError(
+                f"{data}: {len(missing)} of the requested identities are not in split {cfg.split!r} with >= "
+                f"{cfg.images_per_identity} images, e.g. {', '.join(missing[:3])}"
+            )
+        return ds, picks
     count = len(ds) if cfg.max_identities is None else min(cfg.max_identities, len(ds))
     return ds, [int(i) for i in np.linspace(0, len(ds) - 1, count).round()]
 
@@ -931,11 +949,13 @@ def run_calibrated_faces(
     model_args: dict | None = None,
     progress: bool = True,
     echo=print,
+    bounds_only: bool = False,
 ) -> dict:
     """:func:`run_faces_benchmark`, then, with ``references``, the calibration ladder with the
     same settings, at the scored model's resolution, into ``out/references`` and
     ``out/calibration.csv|md`` (:mod:`benchmarks.ladder`; the references' reports are cached
-    unless ``use_cache`` is False). Returns the model's manifest."""
+    unless ``use_cache`` is False; ``bounds_only``: the ceiling and floor alone). Returns the
+    model's manifest."""
     check_single_process(references)
     loaded = load_faces_model(model, data, cfg, cache_dir, model_args)
 
@@ -945,4 +965,6 @@ def run_calibrated_faces(
 
     manifest = run_faces_benchmark(loaded, data, out, cfg, embedder, weights, cache_dir, progress, command)
     cache = ReferenceCache(cache_dir) if use_cache else None
-    return calibrate("faces", run, Path(out), manifest, references, cfg.bootstrap, cfg.seed, cache, echo)
+    return calibrate(
+        "faces", run, Path(out), manifest, references, cfg.bootstrap, cfg.seed, cache, echo, bounds_only
+    )

@@ -12,6 +12,10 @@ with the ceiling ``ref:oracle`` (real images of the same object / identity, not 
 and the floor ``ref:other-category`` (shapes) or ``ref:other-identity`` (faces): s = 1 is a
 perfect stochastic reconstruction, s = 0 a model that keeps nothing of the input. It is
 unitless and may leave [0, 1] (a model better than the oracle or worse than the floor).
+Where the floor scores within ``MIN_SPAN`` (10%) of the ceiling the metric cannot tell a
+faithful model from one that keeps nothing of its input (faces `recon`: real sets of another
+identity are as self-consistent as the oracle's): no normalised score is given, and the
+``note`` column says why.
 
 Headline metrics: shapes Table 1(a) and 1(b) IoU and CD at every k (lower CD is better: the
 formula handles either direction); faces `recon` and `recon and real` AUC and TPR at FPR
@@ -67,12 +71,35 @@ LADDER = {
 HIGHER_IS_BETTER = {"iou": True, "cd": False, "auc": True, "tpr@0.1": True}
 STREAM_LADDER = 102  # the calibration bootstrap's stream
 COLUMNS = ["table", "metric", "k", "model", "ceiling", "floor", "normalised", "ci_low", "ci_high", "n"]
+COLUMNS.append("note")
+# A floor within this fraction of the ceiling (|ceiling - floor| < MIN_SPAN |ceiling|): the
+# metric hardly depends on what the input was (real sets of something else score as high as
+# real sets of the same thing), so it measures consistency, not faithfulness, and a normalised
+# score would divide by noise. Such rows get no normalised score and say so (`recon` AUC).
+MIN_SPAN = 0.1
+NO_SCALE = "no scale (floor within 10% of ceiling)"
 
 
-def references(benchmark: str) -> list[str]:
-    """The reference names scored for ``benchmark``: ceiling, floor, then the others."""
+def _without_scale(rows: list[dict]) -> pd.DataFrame:
+    """The calibration rows as a frame, those whose ceiling and floor are within ``MIN_SPAN``
+    of each other blanked (normalised score and interval NaN) and annotated."""
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    flat = (df.ceiling - df.floor).abs() < MIN_SPAN * df.ceiling.abs()
+    df.loc[flat, ["normalised", "ci_low", "ci_high"]] = float("nan")
+    df["note"] = np.where(flat, NO_SCALE, "")
+    return df
+
+
+def references(benchmark: str, bounds_only: bool = False) -> list[str]:
+    """The reference names scored for ``benchmark``: ceiling, floor, then the others (with
+    ``bounds_only``: the ceiling and floor alone, all a normalised score needs)."""
     rung = LADDER[benchmark]
-    return [rung["ceiling"], rung["floor"], *rung["also"]]
+    return [rung["ceiling"], rung["floor"], *([] if bounds_only else rung["also"])]
+
+
+def scored_references(benchmark: str, out: Path) -> list[str]:
+    """The references of the ladder that the report ``out`` has under ``out/references``."""
+    return [n for n in references(benchmark) if (out / "references" / n).is_dir()]
 
 
 def normalise(model: float, ceiling: float, floor: float) -> float:
@@ -139,7 +166,7 @@ def shapes_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, see
                     vals, cats, n_boot, seed, f"{table}|{metric}|{k}"
                 )
                 rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return _without_scale(rows)
 
 
 def _faces_interval(
@@ -200,14 +227,14 @@ def faces_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, seed
                     "normalised": normalise(means["model"], means["ceiling"], means["floor"]),
                     "ci_low": lo, "ci_high": hi, "n": int(frames["model"].n.max()),
                 })  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return _without_scale(rows)
 
 
 def reference_values(benchmark: str, folder: Path) -> pd.DataFrame:
     """Every reference's headline values (table, metric, k, reference, value) from the reports
     under ``folder/references/``: the ladder beside the model."""
     rows = []
-    for name in references(benchmark):
+    for name in scored_references(benchmark, folder):
         path = folder / "references" / name
         if benchmark == "shapenet":
             for table in ("table1a", "table1b"):
@@ -304,13 +331,16 @@ def score_with_references(
     seed: int,
     cache: ReferenceCache | None = None,
     echo=print,
+    bounds_only: bool = False,
 ) -> pd.DataFrame:
-    """Score every reference of the ladder with ``run(spec, folder)`` (the benchmark with the
-    model's settings, into ``out/references/<name>``; the model's own report is ``out``,
-    ``manifest`` its manifest) or copy it from ``cache``, write ``references/ladder.json``,
-    then :func:`write_calibration` and the report's index."""
+    """Score every reference of the ladder (``bounds_only``: the ceiling and floor) with
+    ``run(spec, folder)`` (the benchmark with the model's settings, into
+    ``out/references/<name>``; the model's own report is ``out``, ``manifest`` its manifest)
+    or copy it from ``cache``, write ``references/ladder.json``, then
+    :func:`write_calibration` and the report's index."""
+    clear_calibration(out)
     done = []
-    for name in references(benchmark):
+    for name in references(benchmark, bounds_only):
         folder = out / "references" / name
         key = reference_key(benchmark, name, manifest)
         hit = cache is not None and cache.load(key, folder)
@@ -346,7 +376,7 @@ def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.D
     wide = ladder.pivot_table(
         index=["table", "metric", "k"], columns="reference", values="value", aggfunc="first"
     )
-    names = references(benchmark)
+    names = scored_references(benchmark, out)
     lines = [
         f"# Calibration ({benchmark})",
         "",
@@ -362,17 +392,19 @@ def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.D
     for r in cal.itertuples():
         at = (r.table, r.metric, r.k)
         refs = [wide.loc[at, n] if at in wide.index and n in wide.columns else float("nan") for n in names]
-        ci = format_interval(r.ci_low, r.ci_high)
         cells = " | ".join(f"{v:.3f}" for v in refs)
-        lines.append(
-            f"| {r.table} | {r.metric} | {r.k} | {r.model:.3f} | {cells} | {r.normalised:.3f} {ci} |"
-        )
+        score = r.note if r.note else f"{r.normalised:.3f} {format_interval(r.ci_low, r.ci_high)}"
+        lines.append(f"| {r.table} | {r.metric} | {r.k} | {r.model:.3f} | {cells} | {score} |")
     lines += [
         "",
         f"Intervals (95%): a paired bootstrap, the same resample for the model and both references; "
         f"shapes over objects within categories, faces over identities (pairs.npz). None (\"n too "
         f"small\") unless every category has >= {MIN_PER_STRATUM} objects, or there are >= "
         f"{MIN_PER_STRATUM} identities. References: references/ladder.json says which came from the cache.",
+        "",
+        f"{NO_SCALE}: real images of something else score within {MIN_SPAN:.0%} of real images of the same "
+        "thing, so the metric measures the consistency of a set, not its faithfulness to the input, and "
+        "no normalised score is given.",
         "",
     ]
     atomic_write_text(out / "calibration.md", "\n".join(lines))
@@ -400,13 +432,14 @@ def calibrate(
     seed: int,
     cache: ReferenceCache | None,
     echo=print,
+    bounds_only: bool = False,
 ) -> dict:
     """After a benchmark wrote the report ``out`` (``manifest``; empty on a torchrun rank other
     than 0): with ``references`` score the ladder (:func:`score_with_references`), else remove
     any previous calibration from ``out``. Returns ``manifest``."""
     if manifest:
         if references:
-            score_with_references(benchmark, run, out, manifest, n_boot, seed, cache, echo)
+            score_with_references(benchmark, run, out, manifest, n_boot, seed, cache, echo, bounds_only)
             echo(f"{out}: calibration.md (the ladder and normalised scores)")
         else:
             clear_calibration(out)

@@ -12,15 +12,11 @@ from pathlib import Path
 import torch
 
 from sdn.checkpoint import export_checkpoint
-from sdn.io import atomic_write_json
+from sdn.io import atomic_write_json, sha256_file
 
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = [  # sha256_file lives in sdn.io; the benchmarks import it from here
+    "sha256_file", "subset_digest", "machine", "export_with_manifest", "finish_report", "source_digest",
+]
 
 
 def subset_digest(ids) -> str:
@@ -74,6 +70,7 @@ def export_with_manifest(
             (e for e in (run.get("best"), run.get("last_eval")) if e and e.get("step") == ckpt["step"]), None
         ),
         "config_changes": run.get("config_changes"),
+        "restarts": run.get("restarts"),  # sittings started from exported weights (sdn.trainer)
         "git_commit": ckpt.get("git_commit"),
         "package_version": ckpt.get("package_version"),
         "machine": machine(),

@@ -864,6 +864,7 @@ def run_calibrated_shapenet(
     model_args: dict | None = None,
     progress: bool = True,
     echo=print,
+    bounds_only: bool = False,
 ) -> dict:
     """:func:`run_shapenet_benchmark`, then, with ``references``, the calibration ladder with
     the same settings into ``out/references`` and ``out/calibration.csv|md``
@@ -878,4 +879,6 @@ def run_calibrated_shapenet(
 
     manifest = run(model, out, model_args)
     cache = ReferenceCache(cache_dir) if use_cache else None
-    return calibrate("shapenet", run, Path(out), manifest, references, cfg.bootstrap, cfg.seed, cache, echo)
+    return calibrate(
+        "shapenet", run, Path(out), manifest, references, cfg.bootstrap, cfg.seed, cache, echo, bounds_only
+    )

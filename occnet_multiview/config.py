@@ -52,6 +52,9 @@ class OccNetTrainConfig:
     eval_every: int = 500
     log_every: int = 25
     val_objects: int = 64
+    # Training objects per category (the first N of train.lst; 0 = all): the training-set
+    # size of a study at equal steps, on nested subsets of one set.
+    train_per_category: int = 0
     thresholds: tuple = (0.2, 0.3, 0.4, 0.5)
     max_minutes: float = 0.0
 
@@ -70,6 +73,8 @@ class OccNetTrainConfig:
                 "log_every",
             ),
         )
+        if self.train_per_category < 0:
+            raise ValueError(f"train_per_category must be >= 0 (0 = all), got {self.train_per_category}")
         if not all(0.0 < t < 1.0 for t in self.thresholds):
             raise ValueError(f"thresholds must lie in (0, 1), got {self.thresholds}")
 

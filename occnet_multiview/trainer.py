@@ -12,6 +12,7 @@ metrics-CSV conventions are the shared ones (:mod:`sdn.training`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from evaluation.geometry import occupancy_iou
 from sdn.checkpoint import set_rng_state
+from sdn.data.overlap import check_disjoint
 from sdn.data.shapenet import ShapeNetViews
 from sdn.training import CsvLog, Schedule, autocast, batch_indices, init_distributed, open_run, run_loop
 
@@ -98,9 +100,17 @@ def train_occnet(
     device: str = "cpu",
     progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    held_out: Sequence[str | os.PathLike] = (),
 ) -> dict:
-    """Train (or resume) the OccNet; returns the run record (also written to run.json)."""
+    """Train (or resume) the OccNet; returns the run record (also written to run.json).
+
+    held_out: dataset roots whose val and test objects the training split must not hold
+    (the benchmark's data, when training on another set): checked by the generator's
+    parameters (:func:`sdn.data.overlap.check_disjoint`, which also checks ``data``'s own
+    splits), a ValueError before anything is trained; the run record's ``leak_check`` says
+    what was checked."""
     cfg.validate()
+    leak_check = check_disjoint(data, held_out)
     d = init_distributed(device)
     t, m = cfg.train, cfg.model
     show = progress and d.main
@@ -113,6 +123,7 @@ def train_occnet(
         seed=t.seed,
         cache_dir=cache_dir,
         progress=show,
+        max_per_category=t.train_per_category or None,
     )
     val_ds = ShapeNetViews(
         data,
@@ -124,7 +135,10 @@ def train_occnet(
         cache_dir=cache_dir,
         progress=show,
     )
-    run = open_run(out, "occnet", cfg.to_dict(), train_ds.fingerprint(), d, resume, RESUMABLE, data=str(data))
+    run = open_run(
+        out, "occnet", cfg.to_dict(), train_ds.fingerprint(), d, resume, RESUMABLE, data=str(data),
+        leak_check=leak_check,
+    )  # fmt: skip
 
     torch.manual_seed(t.seed)
     model = OccupancyNetwork(cfg).to(d.device)

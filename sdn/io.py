@@ -7,6 +7,7 @@ fixed timestamp, so equal arrays give byte-identical files.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -19,6 +20,15 @@ import numpy as np
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 (hex) of the file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -36,7 +36,7 @@ from .checkpoint import load_checkpoint, set_rng_state
 from .config import SDNConfig, TrainConfig
 from .data.shapenet import ShapeNetViews
 from .data.vggface2 import VGGFace2Sets, hold_out_identities
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, sha256_file
 from .losses import generator_loss, theta_loss
 from .model import SDN, to_model_range
 from .quality import QUALITY_FIELDS, held_out_quality
@@ -47,6 +47,7 @@ from .training import (
     Schedule,
     autocast,
     batch_indices,
+    config_differences,
     init_distributed,
     open_run,
     png_bytes,
@@ -378,8 +379,25 @@ def train_sdn(
     device: str = "cpu",
     progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    selection=None,
+    selection_every: int = 0,
+    init_from: str | os.PathLike | None = None,
 ) -> dict:
-    """Train (or resume) an SDN; returns the run record (also written to run.json)."""
+    """Train (or resume) an SDN; returns the run record (also written to run.json).
+
+    init_from: a new run (not ``resume``) starts from these weights, an exported checkpoint
+    (``sdn-bench export``; a sitting on a machine without the run folder): the same
+    configuration (resumable keys aside) and data fingerprint are required, the step count
+    continues from the checkpoint's, and the optimisers, scalers and RNG streams start
+    afresh (an exported checkpoint has none), so the run is *not* the uninterrupted one; the
+    run record's ``restarts`` says so, with the file's sha256.
+
+    selection: an optional selection score on validation data, called on rank 0 as
+    ``selection(model, step, run_dir) -> dict`` at every evaluation whose step is a multiple
+    of ``selection_every`` (0: every evaluation), its ``fields`` appended to ``eval.csv`` and
+    plotted by ``selection.plot(eval_csv, out)`` into ``selection.png``; ``describe()`` goes
+    to run.json (:mod:`benchmarks.selection` builds them: the benchmark, reduced, on
+    validation sets)."""
     cfg.validate()
     d = init_distributed(device)
     t, m = cfg.train, cfg.model
@@ -397,18 +415,22 @@ def train_sdn(
         aids=cfg.aids.active(),
         dataset=dataset,
         data=str(data),
+        selection=selection.describe() if selection is not None else None,
     )
     trainer = Trainer(cfg, d)
     if run.resumed is not None:
         trainer.load_state(run.resumed)
         set_rng_state(run.resumed["rng_ranks"][d.rank])  # Trainer() reseeded; restore again
+    elif init_from is not None:
+        run.record["restarts"] = [restart_from_export(trainer, init_from, run.config, run.fingerprint)]
     start = trainer.step_count
     inputs, second = eval_sets(sets.val, sets.val_items, t.eval_sets, t.set_size)
     metrics = evals = None
     if d.main:
         (run.out / "samples").mkdir(parents=True, exist_ok=True)
         metrics = CsvLog(run.out / "metrics.csv", METRIC_FIELDS, start if resume else None)
-        evals = CsvLog(run.out / "eval.csv", ("step",) + QUALITY_FIELDS, start if resume else None)
+        extra = tuple(selection.fields) if selection is not None else ()
+        evals = CsvLog(run.out / "eval.csv", ("step",) + QUALITY_FIELDS + extra, start if resume else None)
 
     def step_fn(step: int) -> dict:
         epoch, idx = batch_indices(step, len(sets.train_items), t.batch_sets, d.rank, d.world, t.seed)
@@ -416,7 +438,11 @@ def train_sdn(
 
     def eval_fn(step: int) -> dict:
         q = held_out_quality(trainer.model, inputs.to(d.device), second.to(d.device), seed=t.seed)
+        if selection is not None and (selection_every == 0 or step % selection_every == 0):
+            q.update(selection(trainer.model, step, run.out))
         evals.write({"step": step, **q})
+        if selection is not None:
+            selection.plot(run.out / "eval.csv", run.out / "selection.png")
         grid = sample_grid(trainer.model, inputs.to(d.device), t.seed)
         atomic_write_bytes(run.out / "samples" / f"step_{step:07d}.png", png_bytes(grid))
         return q
@@ -425,6 +451,26 @@ def train_sdn(
     postfix = lambda row: {"g": f"{row.get('g_loss', float('nan')):.3f}", "t": f"{row['t_loss']:.3f}"}  # noqa: E731
     run_loop(run, schedule, start, step_fn, trainer.state, eval_fn, metrics, "sdn", progress, postfix)
     return run.record
+
+
+def restart_from_export(trainer: Trainer, path: str | os.PathLike, config: dict, fingerprint: str) -> dict:
+    """Load the weights of the exported SDN checkpoint ``path`` into ``trainer`` (see
+    :func:`train_sdn`'s ``init_from``); ValueError naming the file when its configuration or
+    data differ. Returns the restart's record."""
+    ckpt = load_checkpoint(path, kind="sdn", map_location=str(trainer.d.device))
+    diff = config_differences(ckpt["config"], config, RESUMABLE)
+    if diff:
+        raise ValueError(f"{path} was trained with another configuration (differs in {', '.join(diff)})")
+    if ckpt["data_fingerprint"] != fingerprint:
+        raise ValueError(f"{path} was trained on other data ({ckpt['data_fingerprint']} != {fingerprint})")
+    own = trainer.model.state_dict()
+    trainer.model.load_state_dict({k: v.to(own[k].dtype) for k, v in ckpt["model"].items()})
+    trainer.step_count = int(ckpt["step"])
+    return {
+        "step": trainer.step_count, "from": str(path), "sha256": sha256_file(path),
+        "weights_dtype": ckpt.get("weights_dtype", "float32"),
+        "note": "weights only: optimisers, gradient scalers and RNG streams restarted",
+    }  # fmt: skip
 
 
 def validation_quality(

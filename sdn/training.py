@@ -235,7 +235,7 @@ def open_run(
         if (out / "run.json").exists():
             previous = json.loads((out / "run.json").read_text())
             rec["sessions"] = previous.get("sessions", [])
-            for key in ("last_eval", "best", "config_changes"):
+            for key in ("last_eval", "best", "config_changes", "restarts"):
                 if key in previous:
                     rec[key] = previous[key]
         changed = config_differences(ckpt["config"], config, set())

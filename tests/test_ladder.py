@@ -49,6 +49,18 @@ def test_shapes_calibration_equals_a_naive_computation(tmp_path):
     assert small.ci_low.isna().all() and small.normalised.notna().all()
 
 
+def test_a_floor_as_high_as_the_ceiling_gives_no_scale(tmp_path):
+    """A metric on which real sets of something else score within 10% of the ceiling gets no
+    normalised score (it would divide by noise), and the row says why."""
+    vals = {"m": {c: [0.5, 0.52, 0.54] for c in "ab"}, "c": {c: [0.90, 0.91, 0.92] for c in "ab"},
+            "f": {c: [0.86, 0.87, 0.88] for c in "ab"}}  # fmt: skip
+    m, c, f = (_objects(tmp_path / n, vals[n]) for n in ("m", "c", "f"))
+    row = shapes_calibration(m, c, f, 200, 0).set_index(["table", "metric", "k"]).loc[("table1a", "iou", 1)]
+    assert np.isnan(row.normalised) and np.isnan(row.ci_low) and row.note.startswith("no scale")
+    cd = shapes_calibration(m, c, f, 200, 0).set_index(["table", "metric", "k"]).loc[("table1a", "cd", 1)]
+    assert np.isfinite(cd.normalised) and cd.note == ""  # cd = 10 (1 - iou): 0.9 vs 1.3, a real span
+
+
 def test_faces_ladder_orders_oracle_above_the_floor_and_caches_the_references(tmp_path):
     """On 24 fixture identities (the regression job's weak 16-px verifier) the oracle's
     `recon and real` AUC is above the floor's: measured 0.672 vs 0.554, asserted margin 0.1.
@@ -64,7 +76,9 @@ def test_faces_ladder_orders_oracle_above_the_floor_and_caches_the_references(tm
     cal = pd.read_csv(tmp_path / "m" / "calibration.csv").set_index(["table", "metric", "k"])
     row = cal.loc[("recon and real", "auc", cfg.set_size)]
     assert row.ceiling > row.floor + 0.1
-    assert cal.ci_low.notna().all() and (cal.ci_low <= cal.ci_high).all()
+    scaled = cal[cal.note.isna()]  # rows without a scale (ladder.MIN_SPAN) have no score or interval
+    assert len(scaled) >= 6 and scaled.ci_low.notna().all() and (scaled.ci_low <= scaled.ci_high).all()
+    assert cal[cal.note.notna()].normalised.isna().all()
     assert (tmp_path / "m" / "calibration.md").read_text().count("ref:oracle") >= 1
     assert "calibration.md" in (tmp_path / "m" / "index.md").read_text()
     ladder = json.loads((tmp_path / "m" / "references" / "ladder.json").read_text())

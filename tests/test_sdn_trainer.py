@@ -236,6 +236,38 @@ def test_export_fp16_with_manifest_rebuilds_the_model(tiny_shapes, tmp_path):
     assert (full.encode(x) == half.encode(x)).float().mean() > 0.9  # fp16 rounding may flip near-zero bits
 
 
+def test_a_sitting_without_the_run_folder_continues_from_exported_weights(tiny_shapes, tmp_path):
+    """init_from: the exported weights (float32 here, so exactly), the step count continued, the
+    restart recorded; another configuration is refused by name."""
+    import json
+
+    from benchmarks.manifest import export_with_manifest
+    from sdn.trainer import Trainer, restart_from_export
+    from sdn.training import Dist
+
+    def run_fingerprint(folder):
+        return json.loads((folder / "run.json").read_text())["data_fingerprint"]
+
+    run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=tmp_path / "c")
+    export_with_manifest(tmp_path / "r" / "checkpoint.pt", tmp_path / "w.pt", half=False)
+    trainer = Trainer(tiny_cfg(3), Dist())
+    restart_from_export(trainer, tmp_path / "w.pt", tiny_cfg(3).to_dict(), run_fingerprint(tmp_path / "r"))
+    a = load_checkpoint(tmp_path / "r" / "checkpoint.pt", "sdn")["model"]
+    loaded = trainer.model.state_dict()
+    assert trainer.step_count == 2 and all(torch.equal(a[k], v) for k, v in loaded.items())
+    record = train_sdn(tiny_shapes, tiny_cfg(3), tmp_path / "s", progress=False, cache_dir=tmp_path / "c",
+                       init_from=tmp_path / "w.pt")  # fmt: skip
+    assert (record["sessions"][0]["start_step"], record["steps_done"]) == (2, 3)
+    (restart,) = record["restarts"]
+    assert restart["step"] == 2 and restart["weights_dtype"] == "float32" and len(restart["sha256"]) == 64
+    record = train_sdn(tiny_shapes, tiny_cfg(4), tmp_path / "s", resume=True, progress=False,
+                       cache_dir=tmp_path / "c")  # fmt: skip
+    assert record["steps_done"] == 4 and json.loads((tmp_path / "s" / "run.json").read_text())["restarts"]
+    with pytest.raises(ValueError, match=r"w\.pt was trained with another configuration \(differs in model"):
+        train_sdn(tiny_shapes, tiny_cfg(2, **{"model.g_ch": 8}), tmp_path / "t", progress=False,
+                  cache_dir=tmp_path / "c", init_from=tmp_path / "w.pt")  # fmt: skip
+
+
 def test_never_reads_the_test_split(tiny_shapes, tmp_path):
     """Training, its held-out evaluation and validation_quality use val.lst: a test split of
     missing objects does not matter, and the re-evaluated checkpoint matches eval.csv."""

@@ -44,11 +44,14 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def _wall_minutes(run_dir: Path) -> float:
-    """Training wall time already spent in a run folder (all sessions), in minutes."""
+def run_totals(run_dir: Path) -> tuple[int, float]:
+    """Steps trained and training wall time (s) of a run folder, over all its sessions
+    (run.json); (0, 0.0) for a folder without one."""
     if not (run_dir / "run.json").exists():
-        return 0.0
-    return sum(s.get("wall_s", 0.0) for s in json.loads((run_dir / "run.json").read_text())["sessions"]) / 60
+        return 0, 0.0
+    sessions = json.loads((run_dir / "run.json").read_text()).get("sessions", [])
+    steps = sum(s["end_step"] - s["start_step"] for s in sessions)
+    return steps, sum(s.get("wall_s", 0.0) for s in sessions)
 
 
 @click.command()
@@ -70,7 +73,7 @@ def main(data, out, preset_name, minutes, only, cache_dir):
             preset(preset_name, "shapes", recipe),
             overrides + ["train.steps=1000000", f"train.max_minutes={minutes}", "train.eval_every=500"],
         )
-        spent = _wall_minutes(run_dir)
+        spent = run_totals(run_dir)[1] / 60
         if spent < minutes - 0.5:  # new, or extended to a larger --minutes: resume for the rest
             cfg = apply_overrides(cfg, [f"train.max_minutes={minutes - spent}"])
             train_sdn(data, cfg, run_dir, resume=(run_dir / "checkpoint.pt").exists(), cache_dir=cache_dir)

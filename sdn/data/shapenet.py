@@ -80,6 +80,9 @@ class ShapeNetViews(Dataset):
             seeded choice per object (evaluation).
         seed: seeds both choices.
         cache_dir: where the decoded-image cache lives (see :mod:`.image_cache`).
+        max_per_category: keep the first N objects of each category's split file (its order,
+            a seeded permutation for the synthetic sets: a random subset, nested as N grows);
+            None keeps all.
 
     An item is a dict: ``images`` (n, 3, H, W) float32 in [0, 1]; ``views`` (n,) int64
     view indices; ``synset``, ``category``, ``object_id`` (str); ``category_index`` and
@@ -97,6 +100,7 @@ class ShapeNetViews(Dataset):
         seed: int = 0,
         cache_dir: str | os.PathLike | None = None,
         progress: bool = True,
+        max_per_category: int | None = None,
     ):
         self.root = Path(root)
         if not self.root.is_dir():
@@ -107,6 +111,8 @@ class ShapeNetViews(Dataset):
             raise ValueError(f"set_size must be >= 1, got {set_size}")
         if resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {resolution}")
+        if max_per_category is not None and max_per_category < 1:
+            raise ValueError(f"max_per_category must be >= 1 or None, got {max_per_category}")
         self.split, self.set_size, self.resolution = split, set_size, resolution
         self.random_views, self.seed, self.epoch = random_views, seed, 0
         meta = read_metadata(self.root)
@@ -117,7 +123,7 @@ class ShapeNetViews(Dataset):
         self.objects: list[ShapeObject] = []
         for ci, synset in enumerate(self.synsets):
             name = str(meta.get(synset, {}).get("name", synset))
-            for oid in read_list(self.root / synset / f"{split}.lst"):
+            for oid in read_list(self.root / synset / f"{split}.lst")[:max_per_category]:
                 self.objects.append(self._object(synset, name, ci, oid))
         if not self.objects:
             raise ValueError(f"{self.root}: split {split!r} is empty for categories {self.synsets}")

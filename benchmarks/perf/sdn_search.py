@@ -1,0 +1,126 @@
+"""The SDN search of the issue "Stronger reference models": capacity, code size, batch size,
+recipe and a final-phase EMA, each chosen by the selection score on validation data.
+
+    python -m benchmarks.perf.sdn_search train --variant wide --minutes 45
+    python -m benchmarks.perf.sdn_search report
+
+Every variant is the ``cpu-32`` shapes preset with the overrides below, trained on
+``data/shapes-default`` (train split) in sittings of ``--minutes`` (resumed exactly), with the
+selection score (:mod:`benchmarks.selection`: Table 1(a) IoU at k = 1 and 16 on 39 ``val``
+objects, normalised by the ladder, with paired intervals) at every ``--selection-every``
+steps. ``report`` writes ``docs/sdn-ablation.md``: per variant its steps, wall time, s/it,
+its last and best selection score with the normalised IoU intervals, and the held-out
+figures of :mod:`sdn.quality`. No test split is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from sdn.config import apply_overrides, preset
+from sdn.io import atomic_write_text
+from sdn.trainer import train_sdn
+
+from ..selection import ShapesSelection
+from ..shipped import OCCNET, shipped_checkpoint
+from .sdn_ablation import run_totals
+
+VARIANTS = {  # name -> (recipe, overrides of the cpu-32 preset)
+    "base": ("faithful", []),
+    "wide": ("faithful", ["model.g_ch=32", "model.d_ch=32"]),
+    "dz512": ("faithful", ["model.d_z=512"]),
+    "batch8": ("faithful", ["train.batch_sets=8"]),
+    "aided": ("aided", []),
+    "ema": ("faithful", ["aids.ema=0.999"]),
+}
+SELECTION_FIELDS = ("sel_table1a_iou_k1", "sel_table1a_iou_k16")
+
+
+def variant_config(name: str, minutes: float, seed: int):
+    if name not in VARIANTS:
+        known = ", ".join(VARIANTS)
+        raise click.BadParameter(f"unknown variant {name!r}; known: {known}", param_hint="--variant")
+    recipe, overrides = VARIANTS[name]
+    common = ["train.steps=1000000", f"train.max_minutes={minutes}", "train.eval_every=500"]
+    common.append(f"train.seed={seed}")
+    return apply_overrides(preset("cpu-32", "shapes", recipe), [*overrides, *common])
+
+
+@click.group()
+def main():
+    """Train the search's variants in sittings, then report."""
+
+
+@main.command()
+@click.option("--variant", required=True)
+@click.option("--minutes", default=45.0, show_default=True, type=float, help="The variant's total wall time.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--selection-every", default=1000, show_default=True, type=int)
+@click.option("--data", default="data/shapes-default", show_default=True)
+@click.option("--work", default="runs/sdn-search", show_default=True)
+def train(variant, minutes, seed, selection_every, data, work):
+    """Train one variant until it has ``--minutes`` of wall time in all (resumed when it exists)."""
+    out = Path(work) / f"{variant}-s{seed}"
+    spent = run_totals(out)[1] / 60
+    if spent >= minutes - 0.5:
+        click.echo(f"{out}: {spent:.0f} min done already")
+        return
+    cfg = variant_config(variant, minutes - spent, seed)
+    selection = ShapesSelection(str(shipped_checkpoint(OCCNET)), data, seed=seed)
+    train_sdn(data, cfg, out, resume=(out / "checkpoint.pt").is_file(), selection=selection,
+              selection_every=selection_every)  # fmt: skip
+
+
+def _cell(row, tag: str) -> str:
+    lo, hi = row.get(f"{tag}_norm_lo", np.nan), row.get(f"{tag}_norm_hi", np.nan)
+    ci = f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) and np.isfinite(hi) else " [n too small]"
+    return f"{row[tag]:.3f} / {row[f'{tag}_norm']:.2f}{ci}"
+
+
+@main.command()
+@click.option("--work", default="runs/sdn-search", show_default=True)
+@click.option("--out", default="docs/sdn-ablation.md", show_default=True)
+def report(work, out):
+    """docs/sdn-ablation.md from the variants trained so far."""
+    rows = []
+    for folder in sorted(Path(work).glob("*-s*")):
+        if not (folder / "eval.csv").is_file():
+            continue
+        ev = pd.read_csv(folder / "eval.csv")
+        steps, wall = run_totals(folder)
+        scored = ev.dropna(subset=["selection_score"]) if "selection_score" in ev else ev.iloc[:0]
+        if scored.empty:
+            continue
+        best, last = scored.loc[scored.selection_score.idxmax()], scored.iloc[-1]
+        rows.append({"folder": folder.name, "steps": steps, "wall_min": wall / 60,
+                     "s_per_it": wall / steps if steps else np.nan, "best": best, "last": last})  # fmt: skip
+    if not rows:
+        raise click.UsageError(f"{work}: no variant has a selection score yet")
+    lines = [
+        "# SDN search: selection score on validation data",
+        "",
+        "`python -m benchmarks.perf.sdn_search report` (module docstring). Cells: Table 1(a) IoU on 39 "
+        "`val` objects / its normalised score [paired 95% interval]; selection score = mean of the two "
+        "normalised scores. No test split is read.",
+        "",
+        "| run | steps | wall (min) | s/it | best step | best score | IoU k=1 | IoU k=16 | last step "
+        "| last score |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|",
+    ]
+    for r in rows:
+        b, last = r["best"], r["last"]
+        lines.append(
+            f"| {r['folder']} | {r['steps']} | {r['wall_min']:.0f} | {r['s_per_it']:.2f} | {int(b.step)} "
+            f"| {b.selection_score:.3f} | {_cell(b, SELECTION_FIELDS[0])} | {_cell(b, SELECTION_FIELDS[1])} "
+            f"| {int(last.step)} | {last.selection_score:.3f} |"
+        )
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

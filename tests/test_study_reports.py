@@ -1,0 +1,50 @@
+"""The study drivers' reports (benchmarks/perf/occnet_study.py, sdn_search.py) on hand-made run folders."""
+
+import json
+
+import pandas as pd
+from click.testing import CliRunner
+
+from benchmarks.perf import occnet_study, sdn_search
+
+
+def _run(folder, sessions, **record):
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"sessions": sessions, **record}))
+
+
+def test_occnet_study_compares_variants_at_the_steps_all_reached(tmp_path):
+    variants = (("n455", [500, 1000], [0.40, 0.45]), ("n2600", [500, 1000, 1500], [0.42, 0.5, 0.55]))
+    for name, steps, ious in variants:
+        folder = tmp_path / name
+        _run(folder, [{"start_step": 0, "end_step": steps[-1], "wall_s": 2.0 * steps[-1]}],
+             leak_check={"train_objects": 455 if name == "n455" else 2600},
+             best={"best_iou": max(ious), "step": steps[ious.index(max(ious))],
+                   "best_threshold": 0.3})  # fmt: skip
+        pd.DataFrame({"step": steps, "best_iou": ious, "best_threshold": 0.3}).to_csv(folder / "eval.csv")
+    out = tmp_path / "doc.md"
+    r = CliRunner().invoke(occnet_study.main, ["report", "--work", str(tmp_path), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "| n2600 | train.train_per_category=200 | 2600 | 1500 | 2.00 | 50 | 0.550 (1500, 0.3) |" in text
+    common = text.split("every variant has reached:")[1]
+    assert "| step | n455 | n2600 |" in common and "| 1000 | 0.450 | 0.500 |" in common
+    assert "| 1500 |" not in common  # n455 never reached 1500
+
+
+def test_sdn_search_reports_the_best_selection_score_and_missing_intervals(tmp_path):
+    folder = tmp_path / "wide-s0"
+    _run(folder, [{"start_step": 0, "end_step": 2000, "wall_s": 3000.0}])
+    tag1, tag16 = sdn_search.SELECTION_FIELDS
+    rows = []
+    for step, s1, s16 in ((1000, 0.2, 0.3), (2000, 0.4, 0.2)):
+        rows.append({"step": step, tag1: 0.5, f"{tag1}_norm": s1, f"{tag1}_norm_lo": s1 - 0.1,
+                     f"{tag1}_norm_hi": s1 + 0.1, tag16: 0.6, f"{tag16}_norm": s16,
+                     "selection_score": (s1 + s16) / 2})  # fmt: skip
+    pd.DataFrame(rows).to_csv(folder / "eval.csv", index=False)
+    out = tmp_path / "doc.md"
+    r = CliRunner().invoke(sdn_search.main, ["report", "--work", str(tmp_path), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in out.read_text().splitlines() if x.startswith("| wide-s0"))
+    assert line.startswith("| wide-s0 | 2000 | 50 | 1.50 | 2000 | 0.300 | 0.500 / 0.40 [0.30, 0.50] ")
+    assert "0.600 / 0.20 [n too small]" in line
