@@ -147,3 +147,24 @@ def test_bench_generates_and_previews_only_the_test_splits(tmp_path, monkeypatch
     ]
     assert not list((faces / "train").iterdir())
     assert (out / "shapes-preview.png").is_file() and (out / "faces-preview.png").is_file()
+
+
+def test_train_sdn_passes_the_selection_score_and_the_restart(tmp_path, monkeypatch):
+    """--selection builds the shapes selection with the shipped OccNet and the run's seed;
+    --init-from and --selection-every reach the trainer."""
+    import sdn.trainer
+    from benchmarks.selection import ShapesSelection
+    from benchmarks.shipped import OCCNET, shipped_checkpoint
+
+    seen = {}
+    monkeypatch.setattr(sdn.trainer, "train_sdn", lambda *a, **kw: seen.update(kw) or {})
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"")
+    args = ["train", "sdn", "--data", str(tmp_path), "--preset", "tiny-16", "--seed", "3", "--out",
+            str(tmp_path / "run"), "--selection", "--selection-every", "500", "--init-from", str(weights)]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    selection = seen["selection"]
+    assert isinstance(selection, ShapesSelection) and selection.seed == 3
+    assert selection.occnet == str(shipped_checkpoint(OCCNET)) and selection.data == str(tmp_path)
+    assert seen["selection_every"] == 500 and str(seen["init_from"]) == str(weights)
