@@ -117,7 +117,7 @@ from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 from sdn.training import Dist, init_distributed
 
 from .figures import save_plot, save_rows, strip, white
-from .ladder import ReferenceCache, calibrate, check_single_process
+from .ladder import ReferenceCache, calibrate, check_single_process, clear_calibration
 from .manifest import finish_report, sha256_file, subset_digest
 from .models import LoadedModel, ModelContext, load_model, wrap_model
 from .models.contract import CheckedSetModel
@@ -957,6 +957,7 @@ def run_calibrated_faces(
     unless ``use_cache`` is False; ``bounds_only``: the ceiling and floor alone). Returns the
     model's manifest."""
     check_single_process(references)
+    clear_calibration(Path(out))
     loaded = load_faces_model(model, data, cfg, cache_dir, model_args)
 
     def run(spec, folder):

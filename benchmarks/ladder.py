@@ -315,8 +315,8 @@ class ReferenceCache:
 
 
 def clear_calibration(out: Path) -> None:
-    """Remove a previous run's calibration from the report folder ``out`` (a run without
-    references must not show the ladder of another)."""
+    """Remove a previous run's calibration from the report folder ``out``, before the
+    benchmark writes it (a report must not list or show the ladder of another run)."""
     for name in ("calibration.csv", "calibration.md"):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "references", ignore_errors=True)
@@ -435,12 +435,10 @@ def calibrate(
     bounds_only: bool = False,
 ) -> dict:
     """After a benchmark wrote the report ``out`` (``manifest``; empty on a torchrun rank other
-    than 0): with ``references`` score the ladder (:func:`score_with_references`), else remove
-    any previous calibration from ``out``. Returns ``manifest``."""
-    if manifest:
-        if references:
-            score_with_references(benchmark, run, out, manifest, n_boot, seed, cache, echo, bounds_only)
-            echo(f"{out}: calibration.md (the ladder and normalised scores)")
-        else:
-            clear_calibration(out)
+    than 0): with ``references`` score the ladder (:func:`score_with_references`). Returns
+    ``manifest``. The caller clears any previous calibration before the benchmark writes
+    (:func:`clear_calibration`), so neither the manifest nor the index lists a stale one."""
+    if manifest and references:
+        score_with_references(benchmark, run, out, manifest, n_boot, seed, cache, echo, bounds_only)
+        echo(f"{out}: calibration.md (the ladder and normalised scores)")
     return manifest

@@ -89,7 +89,7 @@ from sdn.seeding import STREAM_FIGURE, STREAM_LEARNED, STREAM_RECON, STREAM_UNIF
 from sdn.training import init_distributed
 
 from .figures import save_plot, save_rows, strip, white
-from .ladder import ReferenceCache, calibrate, check_single_process
+from .ladder import ReferenceCache, calibrate, check_single_process, clear_calibration
 from .manifest import finish_report, sha256_file, subset_digest
 from .models import LoadedModel, ModelContext, load_model, wrap_model
 from .models.contract import CheckedSetModel
@@ -871,6 +871,7 @@ def run_calibrated_shapenet(
     (:mod:`benchmarks.ladder`; the references' reports are cached unless ``use_cache`` is
     False). Returns the model's manifest."""
     check_single_process(references)
+    clear_calibration(Path(out))
 
     def run(spec, folder, args=None):
         return run_shapenet_benchmark(

@@ -161,7 +161,8 @@ def test_train_sdn_passes_the_selection_score_and_the_restart(tmp_path, monkeypa
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"")
     args = ["train", "sdn", "--data", str(tmp_path), "--preset", "tiny-16", "--seed", "3", "--out",
-            str(tmp_path / "run"), "--selection", "--selection-every", "500", "--init-from", str(weights)]  # fmt: skip
+            str(tmp_path / "run"), "--selection", "--selection-every", "500",
+            "--init-from", str(weights)]  # fmt: skip
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     selection = seen["selection"]

@@ -96,6 +96,9 @@ def test_faces_ladder_orders_oracle_above_the_floor_and_caches_the_references(tm
     # Without references, a previous calibration is removed from the folder.
     run_calibrated_faces(sdn, data, tmp_path / "m2", cfg, echo=said.append, **kw)
     assert not again.exists() and not (tmp_path / "m2" / "references").exists()
+    manifest = json.loads((tmp_path / "m2" / "manifest.json").read_text())
+    assert not [f for f in manifest["files"] if f.startswith("calibration")]
+    assert "calibration.md" not in (tmp_path / "m2" / "index.md").read_text()
 
 
 def test_reference_key_ignores_where_and_how_but_not_what():
