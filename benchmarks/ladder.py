@@ -131,11 +131,17 @@ def _paired_interval(
         draw = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]  # (n_boot, n_c)
         per_cat.append(np.stack([vals[n][draw].mean(axis=1) for n in ("model", "ceiling", "floor")], axis=1))
     boot = np.mean(per_cat, axis=0)  # (n_boot, 3): model, ceiling, floor
+    return _normalised_interval(boot[:, 0], boot[:, 1], boot[:, 2])
+
+
+def _normalised_interval(model: np.ndarray, ceiling: np.ndarray, floor: np.ndarray) -> tuple[float, float]:
+    """The 95% percentile interval of (model - floor) / (ceiling - floor) over paired bootstrap
+    replicates (each (n_boot,)), replicates without a scale dropped; NaN bounds when none has one."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = (boot[:, 0] - boot[:, 2]) / (boot[:, 1] - boot[:, 2])
+        s = (model - floor) / (ceiling - floor)
     s = s[np.isfinite(s)]
     if not len(s):
-        return nan
+        return float("nan"), float("nan")
     lo, hi = np.percentile(s, [2.5, 97.5])
     return float(lo), float(hi)
 
@@ -188,14 +194,7 @@ def _faces_interval(
     )  # fmt: skip
     if reps is None:
         return float("nan"), float("nan")
-    m, c, f = reps[:, 0, 0], reps[:, 1, 0], reps[:, 2, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (m - f) / (c - f)
-    s = s[np.isfinite(s)]
-    if not len(s):
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(s, [2.5, 97.5])
-    return float(lo), float(hi)
+    return _normalised_interval(reps[:, 0, 0], reps[:, 1, 0], reps[:, 2, 0])
 
 
 def faces_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, seed: int) -> pd.DataFrame:

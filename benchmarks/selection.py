@@ -41,13 +41,18 @@ def _quiet(*_args) -> None:
     return None
 
 
+def _tag(table: str, metric: str, k: int) -> str:
+    """The eval.csv column stem of one headline metric."""
+    return f"sel_{table.replace(' ', '_')}_{metric}_k{k}"
+
+
 def _read(folder: Path, picks: list[tuple[str, str, int]]) -> dict[str, float]:
     """The selection fields from ``folder/calibration.csv`` for the (table, metric, k) picks."""
     cal = pd.read_csv(folder / "calibration.csv").set_index(["table", "metric", "k"])
     out, scores = {}, []
     for table, metric, k in picks:
         r = cal.loc[(table, metric, k)]
-        tag = f"sel_{table.replace(' ', '_')}_{metric}_k{k}"
+        tag = _tag(table, metric, k)
         out[tag] = float(r.model)
         out[f"{tag}_norm"] = float(r.normalised)
         out[f"{tag}_norm_lo"], out[f"{tag}_norm_hi"] = float(r.ci_low), float(r.ci_high)
@@ -58,7 +63,7 @@ def _read(folder: Path, picks: list[tuple[str, str, int]]) -> dict[str, float]:
 
 
 def _fields(picks: list[tuple[str, str, int]]) -> tuple[str, ...]:
-    tags = [f"sel_{t.replace(' ', '_')}_{m}_k{k}" for t, m, k in picks]
+    tags = [_tag(*p) for p in picks]
     return tuple(f for tag in tags for f in (tag, f"{tag}_norm", f"{tag}_norm_lo", f"{tag}_norm_hi")) + (
         "selection_score",
     )
@@ -148,6 +153,7 @@ class FacesSelection(_Selection):
     seed: int = 0
     cache_dir: str | None = None
     bootstrap: int = 500
+    _held: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def picks(self) -> list[tuple[str, str, int]]:
@@ -159,7 +165,13 @@ class FacesSelection(_Selection):
                 "seed": self.seed}  # fmt: skip
 
     def identities(self, resolution: int) -> tuple[str, ...]:
-        """The class ids the training run holds out (the trainer's own choice)."""
+        """The class ids the training run holds out (the trainer's own choice), found once per
+        resolution: the train split is not reopened at every evaluation."""
+        if resolution not in self._held:
+            self._held[resolution] = self._held_out(resolution)
+        return self._held[resolution]
+
+    def _held_out(self, resolution: int) -> tuple[str, ...]:
         train = VGGFace2Sets(self.data, "train", set_size=self.set_size, resolution=resolution,
                              random_views=True, seed=self.seed, cache_dir=self.cache_dir,
                              progress=False)  # fmt: skip
