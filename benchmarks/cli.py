@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -373,6 +374,35 @@ def references_option(command):
     )(command)  # fmt: skip
 
 
+def distribution_options(command):
+    """The novelty / realism section's options (:mod:`benchmarks.distribution`), handed to the
+    command as one ``distribution`` argument: a dict of config fields."""
+    options = [
+        click.option(
+            "--no-distribution", is_flag=True, help="Skip the novelty / coverage / realism section."
+        ),
+        click.option(
+            "--train-split", default="train", show_default=True,
+            help="The split the model was trained on: the memorisation test's training sets.",
+        ),
+        click.option("--knn-k", default=5, show_default=True, type=int, help="k of the k-NN figures."),
+        click.option(
+            "--fid-weights", type=click.Path(dir_okay=False), default=None,
+            help="A local inception-2015-12-05.pt (TorchScript) for the standard FID; never downloaded.",
+        ),
+    ]  # fmt: skip
+
+    @functools.wraps(command)
+    def collect(*args, no_distribution, train_split, knn_k, fid_weights, **kwargs):
+        kwargs["distribution"] = {"distribution": not no_distribution, "train_split": train_split,
+                                  "knn_k": knn_k, "fid_weights": fid_weights}  # fmt: skip
+        return command(*args, **kwargs)
+
+    for option in reversed(options):
+        collect = option(collect)
+    return collect
+
+
 def model_options(command):
     """``--model SPEC`` (with ``--ckpt`` as an alias for an SDN checkpoint) and repeated
     ``--model-arg key=value``: the set model a benchmark scores (:mod:`benchmarks.models`)."""
@@ -461,6 +491,8 @@ def _embedder_source(ctx, param, value) -> str:
     "--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
     help="The OccNet's precision (bf16: autocast, as it trains; faster on AMX-bf16 CPUs).",
 )  # fmt: skip
+@click.option("--free-sets", type=int, default=None, help="Free sets per prior (default: one per object).")
+@distribution_options
 @references_option
 def shapenet(
     model,
@@ -479,9 +511,12 @@ def shapenet(
     cache_dir,
     no_cache,
     precision,
+    free_sets,
     with_references,
+    distribution,
 ):
-    """Table 1(a), Table 1(b) and Table 2: meshes from real and reconstructed view-sets."""
+    """Table 1(a), Table 1(b) and Table 2: meshes from real and reconstructed view-sets, and the
+    novelty / coverage / realism of free samples."""
     import sys
 
     from benchmarks.shapenet import ShapeNetBenchConfig, run_calibrated_shapenet
@@ -490,6 +525,9 @@ def shapenet(
     recon, inputs = _numbers(recon_views, "--recon-views"), _numbers(input_views, "--input-views")
     cfg = ShapeNetBenchConfig(split=split, recon_views=recon, input_views=inputs, max_objects=max_objects)
     cfg.workers, cfg.seed, cfg.threshold, cfg.precision = workers, seed, threshold, precision
+    cfg.free_sets = free_sets
+    for name, value in distribution.items():
+        setattr(cfg, name, value)
     try:
         manifest = run_calibrated_shapenet(
             spec, occnet, data, out, cfg, with_references, cache_dir, not no_cache, " ".join(sys.argv), args,
@@ -536,12 +574,14 @@ def shapenet(
     help="Cache folder: decoded images, and cached reference reports in its references subfolder.",
 )  # fmt: skip
 @click.option("--no-cache", is_flag=True, help="Score every reference afresh; store none.")
+@distribution_options
 @references_option
 def faces(
     model, ckpt, model_args, data, embedder, weights, split, set_size, noise_levels, context_sizes,
-    num_free_sets, max_identities, crop, seed, out, cache_dir, no_cache, with_references,
+    num_free_sets, max_identities, crop, seed, out, cache_dir, no_cache, with_references, distribution,
 ):  # fmt: skip
-    """Figure 8(a)-(c): verification ROC of real, reconstructed and sampled face sets."""
+    """Figure 8(a)-(c): verification ROC of real, reconstructed and sampled face sets, and the
+    novelty / coverage / realism of free samples."""
     import sys
 
     from benchmarks.faces import FacesBenchConfig, run_calibrated_faces
@@ -550,7 +590,7 @@ def faces(
     cfg = FacesBenchConfig(
         split=split, set_size=set_size, noise_levels=_numbers(noise_levels, "--noise-levels", float),
         context_sizes=_numbers(context_sizes, "--context-sizes"), num_free_sets=num_free_sets,
-        max_identities=max_identities, crop=crop, seed=seed,
+        max_identities=max_identities, crop=crop, seed=seed, **distribution,
     )  # fmt: skip
     try:
         manifest = run_calibrated_faces(

@@ -12,9 +12,10 @@ be joined with a baseline that lacks it:
 - *flags* (``FLAG_COLUMNS``: ``under_resolved``): a boolean per row (``True`` /
   ``False``, an empty cell is false). A row flagged in either report gets no verdict
   (status ``n too small``, see below);
-- *annotations* (``ANNOTATION_COLUMNS``: ``text``, ``applied_noise``): derived from the
+- *annotations* (``ANNOTATION_COLUMNS``: ``text``, ``applied_noise``, ``n_real``): derived from the
   conditions, the values and the settings (a printed form of the mean, the applied
-  label-noise fraction round(p·n)/n); ignored.
+  label-noise fraction round(p·n)/n, realism.csv's ``n_real``: the real images or sets a
+  realism figure was measured against); ignored.
 
 Every other column is a *condition* column (``table, k, category`` for ShapeNet;
 ``curve, context_size, noise`` for faces). Rows of current and baseline are joined on
@@ -58,10 +59,19 @@ tpr@*, tar@*                higher     abs 0.02
 eer                         lower      abs 0.01
 fpr@*, far@*                lower      abs 0.02
 *label_noise*               lower      abs 0.05
+frechet                     lower      rel 0.10
+precision, recall           higher     abs 0.05
+coverage                    higher     abs 0.05
+authenticity                higher     abs 0.05
+copy_fraction               lower      abs 0.05
 ==========================  =========  ===============
 
 Anything else (pair counts, ``n_pos``, ...) is untracked unless a tolerances file
-gives it a direction.
+gives it a direction. Untracked on purpose: the novelty distances ``d_train_median`` and
+``d_test_median`` (farther from the training sets is more novel, but a worse model is
+farther too: no direction), ``density`` (1 for samples of the real distribution, not
+bounded: higher is not better) and ``kid`` / ``kid_std`` (no interval: the subsets' spread
+is not one; with no interval a tracked row could never get a verdict).
 
 Tolerances file (``--tolerances FILE``, YAML or JSON): a mapping from metric name
 or glob pattern to an entry with a ``direction`` (``higher`` or ``lower``) and
@@ -135,7 +145,8 @@ from .figures import plot_png
 
 VALUE_COLUMNS = ("mean", "ci_low", "ci_high", "n")
 FLAG_COLUMNS = ("under_resolved",)  # boolean per row; flagged -> no verdict
-ANNOTATION_COLUMNS = ("text", "applied_noise")  # derived from conditions / values / settings; ignored
+# Derived from the conditions, values and settings; ignored.
+ANNOTATION_COLUMNS = ("text", "applied_noise", "n_real")
 NOT_CONDITIONS = VALUE_COLUMNS + FLAG_COLUMNS + ANNOTATION_COLUMNS
 # Config keys that cannot change a number (DESIGN.md §6); every other config difference is incompatible.
 EXECUTION_KEYS = frozenset({"workers"})
@@ -198,6 +209,13 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "fpr@*": Tolerance("lower", abs=0.02),
     "far@*": Tolerance("lower", abs=0.02),
     "*label_noise*": Tolerance("lower", abs=0.05),
+    # The novelty / realism section (benchmarks/distribution.py).
+    "frechet": Tolerance("lower", rel=0.10),
+    "precision": Tolerance("higher", abs=0.05),
+    "recall": Tolerance("higher", abs=0.05),
+    "coverage": Tolerance("higher", abs=0.05),
+    "authenticity": Tolerance("higher", abs=0.05),
+    "copy_fraction": Tolerance("lower", abs=0.05),
 }
 
 _ENTRY_KEYS = {"direction", "abs", "rel"}

@@ -96,6 +96,7 @@ import torch
 from tqdm import tqdm
 
 from evaluation.embedders import Embedder, load_embedder
+from evaluation.inception import InceptionFeatures
 from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, format_interval, has_interval
 from evaluation.verification import (
     FPR_TARGETS,
@@ -116,6 +117,16 @@ from sdn.io import atomic_write_bytes, atomic_write_text, npz_bytes
 from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 from sdn.training import Dist, init_distributed
 
+from .distribution import (
+    Section,
+    SectionInputs,
+    SectionSettings,
+    append_section,
+    compute_section,
+    section_entry,
+    section_markdown,
+    write_section,
+)
 from .figures import save_plot, save_rows, strip, white
 from .ladder import ReferenceCache, calibrate, check_single_process, clear_calibration
 from .manifest import finish_report, sha256_file, subset_digest
@@ -153,6 +164,15 @@ class FacesBenchConfig:
     bootstrap: int = 1000
     crop: str = "loose_bb"
     seed: int = 0
+    # The novelty / realism section (benchmarks/distribution.py): on or off; the split the
+    # model was trained on (its identities' sets are the memorisation test's training sets);
+    # the k of the k-NN figures.
+    distribution: bool = True
+    train_split: str = "train"
+    knn_k: int = 5
+    # A local TorchScript Inception (inception-2015-12-05.pt) for the standard FID beside the
+    # embedder-feature figures (evaluation/inception.py); None: none. Never downloaded.
+    fid_weights: str | None = None
 
     def validate(self) -> None:
         if self.set_size < 2:
@@ -193,6 +213,8 @@ class FacesBenchConfig:
             raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
         if self.bootstrap < 10:
             raise ValueError(f"bootstrap must be >= 10 resamples, got {self.bootstrap}")
+        if self.distribution and self.train_split == self.split:
+            raise ValueError(f"train_split must differ from the evaluated split {self.split!r}")
 
     @property
     def images_per_identity(self) -> int:
@@ -374,16 +396,19 @@ def measure_curves(
     progress: bool,
     chunk: int = 32,
     d: Dist | None = None,
-) -> list[Curve]:
+) -> tuple[list[Curve], dict[str, np.ndarray | None]]:
     """Generate, embed and pair every set of Figure 8(a)-(c), ``chunk`` sets per forward
-    pass; the result does not depend on ``chunk`` (module docstring).
+    pass; the result does not depend on ``chunk`` (module docstring). Returns the curves and
+    the embeddings (sets, n, D) the novelty / realism section reuses: ``test`` (the real sets
+    R_i), ``free`` and ``uniform`` (the sample sets; None for a model without ``sample``).
 
     d: the torchrun process group (None: one process). Rank r of N embeds the real sets and
     generates and embeds the reconstructions of the identities ``picks[r::N]``, the free and
     uniform sample sets r, r + N, ..., and every N-th embedder batch of the label-noise
     replacements (the batches of one process); rank 0 gathers the embeddings, puts them in
     the unsharded order and alone forms the pairs. The label-noise draws are made on every
-    rank from the seed alone. Returns the curves on rank 0, [] on the other ranks."""
+    rank from the seed alone. Returns the curves and embeddings on rank 0, ([], {}) on the
+    other ranks."""
     _check_chunk(chunk)
     d = d or Dist()
     n, seed, count = cfg.set_size, cfg.seed, len(picks)
@@ -444,7 +469,7 @@ def measure_curves(
         ),
     )
     if by_identity is None or by_sample is None or by_replacement is None:
-        return []  # not rank 0
+        return [], {}  # not rank 0
     sets = np.stack([by_identity[j] for j in range(count)])  # (I, 1 + K, n, D), the order of picks
 
     pool = np.stack([by_replacement[u] for u in range(total)])  # (U, D)
@@ -458,17 +483,19 @@ def measure_curves(
                 "recon and real", k, 0.0, 0.0, cross_set_pairs(list(emb), list(real), seed, cfg.neg_per_pos)
             )
         )
+    embedded = {"test": real, "free": None, "uniform": None}
     if can_sample:
         samples = np.stack([by_sample[s] for s in range(num_free)])  # (F, 2, n, D)
         for j, name in enumerate(("free samples", "uniform samples")):
             emb = samples[:, j]  # (F, n, D)
+            embedded["free" if j == 0 else "uniform"] = emb
             curves.append(Curve(name, None, 0.0, 0.0, within_set_pairs(list(emb), seed, cfg.neg_per_pos)))
     for p in levels:
         noisy = apply_replacements(list(real), draws[p].reindexed(needed), pool, pool_labels[needed], labels)
         curves.append(
             Curve("real", None, p, noisy.applied, within_set_pairs(noisy.sets, seed, cfg.neg_per_pos))
         )
-    return curves
+    return curves, embedded
 
 
 def summary_rows(curves: list[Curve], cfg: FacesBenchConfig) -> pd.DataFrame:
@@ -818,6 +845,48 @@ def write_sample_figures(
     return paths
 
 
+def _inception_features(
+    fid: InceptionFeatures, sdn: CheckedSetModel, ds: VGGFace2Sets, picks: list[int], cfg: FacesBenchConfig
+) -> dict[str, np.ndarray]:
+    """Inception features (images, D) of the real sets and of the free and uniform sample sets
+    (asked again with the same set seeds: the same images), one set per batch."""
+    n = cfg.set_size
+    out = {"test": np.concatenate([fid.features(ds[i]["images"][:n]) for i in picks])}
+    for side, prior, stream in (("free", "learned", STREAM_LEARNED), ("uniform", "uniform", STREAM_UNIFORM)):
+        seeds = set_seeds(cfg.seed, stream, range(cfg.num_free_sets or len(picks)))
+        out[side] = np.concatenate([fid.features(sdn.sample(1, n, prior, seed=[s])[0]) for s in seeds])
+    return out
+
+
+def faces_section(
+    embedded: dict, embedder: Embedder, embedder_sha: str, data, cfg: FacesBenchConfig, resolution: int,
+    cache_dir, progress: bool, inception: dict[str, np.ndarray] | None = None, fid=None,
+) -> tuple[Section, dict]:  # fmt: skip
+    """The novelty / realism section (:mod:`benchmarks.distribution`) in the embedder's space:
+    the real and sample sets' embeddings of :func:`measure_curves` (``embedded``), and the
+    training split's identities, each its first ``set_size`` images (the loader's fixed
+    choice), embedded one set at a time; ``inception``: :func:`_inception_features` (``fid``
+    the network). Returns the section and its manifest entry."""
+    train, note, fingerprint = None, "", None
+    try:
+        train_ds = VGGFace2Sets(
+            data, cfg.train_split, set_size=cfg.set_size, resolution=resolution, crop=cfg.crop,
+            random_views=False, seed=cfg.seed, cache_dir=cache_dir, progress=progress,
+        )  # fmt: skip
+    except ValueError as e:
+        train_ds, note = None, f"split {cfg.train_split!r} of {data} cannot be read ({e})."
+    if train_ds is not None:
+        bar = tqdm(range(len(train_ds)), desc="novelty: train sets", unit="set", disable=not progress)
+        train = np.stack([_embed_sets(embedder, train_ds[i]["images"][None, : cfg.set_size])[0] for i in bar])
+        fingerprint = train_ds.fingerprint()
+    feature = f"the embedder {embedder.name}'s unit embeddings (D {embedder.dim}, sha256 {embedder_sha[:12]})"
+    inputs = SectionInputs(
+        embedded["test"], embedded["free"], embedded["uniform"], train, feature, note, inception
+    )
+    section = compute_section(inputs, SectionSettings(k=cfg.knn_k, n_boot=cfg.bootstrap, seed=cfg.seed))
+    return section, section_entry(inputs, cfg.train_split, fingerprint, fid)
+
+
 def load_faces_model(
     model, data, cfg: FacesBenchConfig, cache_dir=None, model_args=None, resolution: int | None = None
 ) -> LoadedModel:
@@ -829,8 +898,9 @@ def load_faces_model(
     if isinstance(model, LoadedModel):
         return model
     context = ModelContext(
-        "faces", Path(data), cfg.split, resolution, cfg.seed, cache_dir, None, cfg.set_size, cfg.crop
-    )
+        "faces", Path(data), cfg.split, resolution, cfg.seed, cache_dir, None, cfg.set_size, cfg.crop,
+        cfg.train_split,
+    )  # fmt: skip
     if isinstance(model, (str, Path)):
         return load_model(str(model), context, model_args)
     return wrap_model(model, context)
@@ -872,6 +942,7 @@ def run_faces_benchmark(
     (tests/test_faces_sharding.py)."""
     cfg.validate()
     _check_chunk(chunk)
+    fid = InceptionFeatures(cfg.fid_weights) if cfg.fid_weights and cfg.distribution else None
     d = init_distributed("cpu")
     if d.main:
         for p in cfg.inexact_noise_levels():
@@ -887,7 +958,7 @@ def run_faces_benchmark(
     sdn = loaded.model
     emb = load_embedder(embedder, weights)
     ds, picks = open_identities(data, cfg, sdn.resolution, cache_dir, progress and d.main)
-    curves = measure_curves(sdn, emb, ds, picks, cfg, progress, chunk=chunk, d=d)
+    curves, embedded = measure_curves(sdn, emb, ds, picks, cfg, progress, chunk=chunk, d=d)
     if not d.main:
         return {}
     out.mkdir(parents=True, exist_ok=True)
@@ -905,7 +976,16 @@ def run_faces_benchmark(
         f"{len(picks)} identities (subset sha256 `{subset}`), sets of {cfg.set_size} at {sdn.resolution} px, "
         f"crop {cfg.crop}; seed {cfg.seed}."
     )
-    atomic_write_text(out / "summary.md", summary_markdown(summary, cfg, header))
+    section_md, distribution = [], None
+    if cfg.distribution:
+        can_sample = embedded["free"] is not None
+        inception = _inception_features(fid, sdn, ds, picks, cfg) if fid is not None and can_sample else None
+        section, distribution = faces_section(
+            embedded, emb, embedder_sha, data, cfg, sdn.resolution, cache_dir, progress, inception, fid
+        )
+        write_section(section, out)
+        section_md = section_markdown(section)
+    atomic_write_text(out / "summary.md", append_section(summary_markdown(summary, cfg, header), section_md))
     plot_figure8(points, cfg, out)
     write_sample_figures(sdn, ds, picks, cfg, out)
     manifest = {
@@ -931,6 +1011,7 @@ def run_faces_benchmark(
             "skipped_identities": ds.skipped_identities,
             "images_per_identity": cfg.images_per_identity,
         },
+        "distribution": distribution,
     }
     return finish_report(out, manifest, start)
 

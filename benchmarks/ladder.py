@@ -61,6 +61,7 @@ from sdn.data.image_cache import DEFAULT_CACHE_DIR
 from sdn.io import atomic_write_json, atomic_write_text
 from sdn.seeding import set_seed
 
+from .distribution import FREE, SET_FILE, plot_histogram
 from .manifest import source_digest
 from .report_index import write_index
 
@@ -68,6 +69,15 @@ LADDER = {
     "shapenet": {"ceiling": "oracle", "floor": "other-category", "also": ("same-category", "copy")},
     "faces": {"ceiling": "oracle", "floor": "other-identity", "also": ("copy",)},
 }
+# Where the scored report has training sets (its novelty section scored memorisation),
+# ``copy-train`` takes the place of ``copy``: it reconstructs exactly as ``copy`` (the same
+# draws, so the same Table 1 / Figure 8 rung) and its free samples are training sets, the
+# memorising floor of the novelty section. Without a training split on disk it cannot sample,
+# and ``copy`` stays.
+MEMORISING = {"copy": "copy-train"}
+# The novelty section's rungs: real test sets (the oracle's samples) and memorised training sets.
+NOVELTY_RUNG = {"ceiling": "oracle", "floor": "copy-train"}
+NOVELTY_METRICS = {"d_train_median": ("d_train", np.median), "authenticity": ("copy", None)}
 HIGHER_IS_BETTER = {"iou": True, "cd": False, "auc": True, "tpr@0.1": True}
 STREAM_LADDER = 102  # the calibration bootstrap's stream
 COLUMNS = ["table", "metric", "k", "model", "ceiling", "floor", "normalised", "ci_low", "ci_high", "n"]
@@ -90,16 +100,25 @@ def _without_scale(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def references(benchmark: str, bounds_only: bool = False) -> list[str]:
+def references(benchmark: str, bounds_only: bool = False, memorising: bool = False) -> list[str]:
     """The reference names scored for ``benchmark``: ceiling, floor, then the others (with
-    ``bounds_only``: the ceiling and floor alone, all a normalised score needs)."""
+    ``bounds_only``: the ceiling and floor alone, all a normalised score needs; with
+    ``memorising``, the model's report has training sets: ``copy-train`` for ``copy``,
+    :data:`MEMORISING`)."""
     rung = LADDER[benchmark]
-    return [rung["ceiling"], rung["floor"], *([] if bounds_only else rung["also"])]
+    also = [MEMORISING.get(n, n) if memorising else n for n in rung["also"]]
+    return [rung["ceiling"], rung["floor"], *([] if bounds_only else also)]
+
+
+def has_training_sets(manifest: dict) -> bool:
+    """Whether the report's novelty section had training sets (manifest ``distribution``)."""
+    return bool((manifest.get("distribution") or {}).get("train_sets"))
 
 
 def scored_references(benchmark: str, out: Path) -> list[str]:
     """The references of the ladder that the report ``out`` has under ``out/references``."""
-    return [n for n in references(benchmark) if (out / "references" / n).is_dir()]
+    names = dict.fromkeys(references(benchmark) + references(benchmark, memorising=True))
+    return [n for n in names if (out / "references" / n).is_dir()]
 
 
 def normalise(model: float, ceiling: float, floor: float) -> float:
@@ -172,6 +191,55 @@ def shapes_calibration(model: Path, ceiling: Path, floor: Path, n_boot: int, see
                     vals, cats, n_boot, seed, f"{table}|{metric}|{k}"
                 )
                 rows.append(row)
+    return _without_scale(rows)
+
+
+def _novelty_values(per_set: pd.DataFrame, column: str) -> np.ndarray:
+    """The free-sample sets' values of ``column`` of a novelty_sets.csv (authenticity: 1 - copy)."""
+    free = per_set[per_set.source == FREE]
+    if column == "copy":
+        return 1.0 - free["copy"].astype(str).str.lower().eq("true").to_numpy(np.float64)
+    return free[column].to_numpy(np.float64)
+
+
+def novelty_calibration(out: Path, n_boot: int, seed: int) -> pd.DataFrame:
+    """Normalised novelty of the model's free samples (report ``out``): median distance to the
+    nearest training set and authenticity, between the memorising floor ``ref:copy-train``
+    (its free samples are training sets) and the ceiling ``ref:oracle`` (its free samples are
+    real test sets), from the three reports' novelty_sets.csv. The three are independent
+    samples of sets, so the interval resamples each on its own (``n_boot`` times, seeded
+    ``set_seed(seed, STREAM_LADDER, "novelty|<metric>|<which>")``). No rows when a report
+    lacks the file or free samples (a model without ``sample``, no training split)."""
+    folders = {
+        "model": out,
+        "ceiling": out / "references" / NOVELTY_RUNG["ceiling"],
+        "floor": out / "references" / NOVELTY_RUNG["floor"],
+    }
+    files = {n: p / SET_FILE for n, p in folders.items()}
+    if not all(f.is_file() for f in files.values()):
+        return _without_scale([])
+    per_set = {n: pd.read_csv(f) for n, f in files.items()}
+    set_size = pd.read_csv(out / "novelty.csv").set_size.max()
+    rows = []
+    for metric, (column, stat) in NOVELTY_METRICS.items():
+        stat = stat or np.mean
+        vals = {n: _novelty_values(f, column) for n, f in per_set.items()}
+        if any(len(v) == 0 or not np.isfinite(v).all() for v in vals.values()):
+            continue
+        means = {n: float(stat(v)) for n, v in vals.items()}
+        reps = {}
+        for n, v in vals.items():
+            rng = np.random.default_rng(set_seed(seed, STREAM_LADDER, f"novelty|{metric}|{n}"))
+            v = np.sort(v)
+            reps[n] = stat(v[rng.integers(0, len(v), size=(n_boot, len(v)))], axis=1)
+        lo, hi = (float("nan"), float("nan"))
+        if min(len(v) for v in vals.values()) >= MIN_PER_STRATUM:
+            lo, hi = _normalised_interval(reps["model"], reps["ceiling"], reps["floor"])
+        rows.append({
+            "table": "novelty", "metric": metric, "k": int(set_size), **means,
+            "normalised": normalise(means["model"], means["ceiling"], means["floor"]),
+            "ci_low": lo, "ci_high": hi, "n": len(vals["model"]),
+        })  # fmt: skip
     return _without_scale(rows)
 
 
@@ -248,11 +316,17 @@ def reference_values(benchmark: str, folder: Path) -> pd.DataFrame:
             t = t[t.curve.isin(["recon", "recon and real"]) & t.metric.isin(["auc", "tpr@0.1"])]
             rows += [{"table": r.curve, "metric": r.metric, "k": int(r.context_size), "reference": name,
                       "value": r.mean} for r in t.itertuples()]  # fmt: skip
+        if (path / "novelty.csv").is_file():
+            t = pd.read_csv(path / "novelty.csv")
+            t = t[(t.source == FREE) & t.metric.isin(list(NOVELTY_METRICS))]
+            rows += [{"table": "novelty", "metric": r.metric, "k": int(r.set_size), "reference": name,
+                      "value": r.mean} for r in t.itertuples()]  # fmt: skip
     return pd.DataFrame(rows, columns=["table", "metric", "k", "reference", "value"])
 
 
 _UNDEFINING = {"command", "model", "wall_s", "execution", "files", "machine"}  # manifest top level
-_LOCAL = {"root", "path", "source", "weights", "workers"}  # inside its sections: where, not what
+# Inside its sections: where, not what.
+_LOCAL = {"root", "path", "source", "weights", "workers", "fid_weights"}
 
 
 def reference_key(benchmark: str, name: str, manifest: dict) -> dict:
@@ -339,7 +413,7 @@ def score_with_references(
     :func:`write_calibration` and the report's index."""
     clear_calibration(out)
     done = []
-    for name in references(benchmark, bounds_only):
+    for name in references(benchmark, bounds_only, has_training_sets(manifest)):
         folder = out / "references" / name
         key = reference_key(benchmark, name, manifest)
         hit = cache is not None and cache.load(key, folder)
@@ -370,7 +444,12 @@ def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.D
     ceiling, floor = out / "references" / rung["ceiling"], out / "references" / rung["floor"]
     calibration = shapes_calibration if benchmark == "shapenet" else faces_calibration
     cal = calibration(out, ceiling, floor, n_boot, seed)
+    novelty = novelty_calibration(out, n_boot, seed)
+    cal = pd.concat([cal, novelty], ignore_index=True) if len(novelty) else cal
     atomic_write_text(out / "calibration.csv", cal.to_csv(index=False))
+    memorising = out / "references" / NOVELTY_RUNG["floor"] / SET_FILE
+    if (out / SET_FILE).is_file() and memorising.is_file():  # the histogram with the memorising floor
+        plot_histogram(pd.read_csv(out / SET_FILE), out, pd.read_csv(memorising))
     ladder = reference_values(benchmark, out)
     wide = ladder.pivot_table(
         index=["table", "metric", "k"], columns="reference", values="value", aggfunc="first"
@@ -381,7 +460,10 @@ def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.D
         "",
         f"Normalised score s = (model - floor) / (ceiling - floor); ceiling `ref:{rung['ceiling']}`, "
         f"floor `ref:{rung['floor']}` (benchmarks/ladder.py). s = 1: as good as real images of the same "
-        "object/identity; s = 0: no better than real images of something else.",
+        "object/identity; s = 0: no better than real images of something else. Novelty rows: ceiling "
+        f"`ref:{NOVELTY_RUNG['ceiling']}` (its free samples are real test sets), floor "
+        f"`ref:{NOVELTY_RUNG['floor']}` (its free samples are training sets): s = 1 as novel as unseen real "
+        "sets, s = 0 memorised.",
         "",
         "| table | metric | k | model | "
         + " | ".join(f"ref:{n}" for n in names)

@@ -1,7 +1,8 @@
-"""What ``make bench`` runs: build (or reuse) the test splits of the default synthetic
-datasets (all it scores), then both benchmarks with the committed reference checkpoints, and
-one index over the reports. The train splits are left for ``sdn-bench data shapes|faces``
-on the same roots, which add them."""
+"""What ``make bench`` runs: build (or reuse) the train and test splits of the default
+synthetic datasets (the test splits are scored; the train splits are the novelty section's
+training sets), then both benchmarks with the committed reference checkpoints, and one index
+over the reports. The val splits are left for ``sdn-bench data shapes|faces`` on the same
+roots, which add them."""
 
 from __future__ import annotations
 
@@ -46,20 +47,22 @@ def run_bench(
     references: bool = True,
     echo=print,
 ) -> None:
-    """Generate or resume the test splits of the default datasets (shapes: 13 categories x
-    50 objects x 24 views at 64 px under ``root``, of which the 130 test objects; faces: 500
-    identities x 24 images at 64 px under ``faces_root``, of which the 100 test identities),
+    """Generate or resume the train and test splits of the default datasets (shapes: 13
+    categories x 50 objects x 24 views at 64 px under ``root``, of which the 455 train and 130
+    test objects; faces: 500 identities x 24 images at 64 px under ``faces_root``, of which the
+    train and the 100 test identities: the train splits are the novelty section's training
+    sets, :mod:`benchmarks.distribution`),
     write previews of the test splits, score the reference checkpoints on them
     (``max_objects`` shapes, None: ``DEFAULT_MAX_OBJECTS``; every test identity) into
     ``out/shapes`` and ``out/faces`` (with ``references``, each with its calibration ladder:
     :mod:`benchmarks.ladder`), and write ``out/index.md``. Echoes each stage's wall time."""
     out = Path(out)
     start = time.time()
-    run = generate_shapes(root, ShapesConfig(), workers=workers, splits=("test",))
-    echo(f"shapes {root} (test split): {run['objects_generated']} objects generated, "
+    run = generate_shapes(root, ShapesConfig(), workers=workers, splits=("train", "test"))
+    echo(f"shapes {root} (train and test splits): {run['objects_generated']} objects generated, "
          f"{run['objects_skipped']} reused, {run['wall_s']:.1f} s")  # fmt: skip
-    run = generate_faces(faces_root, FacesConfig(), workers=workers, splits=("test",))
-    echo(f"faces {faces_root} (test split): {run['identities_generated']} identities generated, "
+    run = generate_faces(faces_root, FacesConfig(), workers=workers, splits=("train", "test"))
+    echo(f"faces {faces_root} (train and test splits): {run['identities_generated']} identities generated, "
          f"{run['identities_skipped']} reused, {run['wall_s']:.1f} s")  # fmt: skip
     start = _stage(echo, "data", start)
     previews = (

@@ -130,7 +130,8 @@ class ShapesSelection(_Selection):
         """Score ``model`` (an SDN, or any set model object) at ``step`` into ``run_dir/selection``."""
         cfg = ShapeNetBenchConfig(
             split="val", recon_views=tuple(self.ks), input_views=(max(self.ks),), real_views=max(self.ks),
-            max_objects=self.objects, bootstrap=self.bootstrap, seed=self.seed, **self.bench,
+            max_objects=self.objects, bootstrap=self.bootstrap, seed=self.seed, distribution=False,
+            **self.bench,
         )  # fmt: skip
         folder = Path(run_dir) / "selection" / f"step_{step:07d}"
         run_calibrated_shapenet(model, self.occnet, self.data, folder, cfg, references=True,
@@ -183,6 +184,7 @@ class FacesSelection(_Selection):
         cfg = FacesBenchConfig(
             split="train", set_size=self.set_size, context_sizes=(1, self.set_size), noise_levels=(0.0, 1.0),
             identities=self.identities(model.resolution), bootstrap=self.bootstrap, seed=self.seed,
+            distribution=False,
         )  # fmt: skip
         folder = Path(run_dir) / "selection" / f"step_{step:07d}"
         run_calibrated_faces(model, self.data, folder, cfg, self.embedder, references=True,

@@ -79,6 +79,7 @@ import trimesh
 from tqdm import tqdm
 
 from evaluation.geometry import N_POINTS, ExtractionGrid, sample_mesh
+from evaluation.inception import InceptionFeatures
 from evaluation.intervals import MIN_PER_STRATUM, N_TOO_SMALL, excludes, format_interval, interval_exists
 from occnet_multiview.extract import extract_meshes
 from occnet_multiview.model import OccupancyNetwork
@@ -88,6 +89,16 @@ from sdn.io import atomic_write_text
 from sdn.seeding import STREAM_FIGURE, STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seed, set_seeds
 from sdn.training import init_distributed
 
+from .distribution import (
+    Section,
+    SectionInputs,
+    SectionSettings,
+    append_section,
+    compute_section,
+    section_entry,
+    section_markdown,
+    write_section,
+)
 from .figures import save_plot, save_rows, strip, white
 from .ladder import ReferenceCache, calibrate, check_single_process, clear_calibration
 from .manifest import finish_report, sha256_file, subset_digest
@@ -148,6 +159,16 @@ class ShapeNetBenchConfig:
     # faster decoding on AMX-bf16 CPUs). Part of the config, so reports at different
     # precisions are not compared.
     precision: str = "fp32"
+    # The novelty / realism section (benchmarks/distribution.py): on or off; free sets per
+    # prior (None: one per scored object); the split the model was trained on (its sets are
+    # the memorisation test's training sets); the k of the k-NN figures.
+    distribution: bool = True
+    free_sets: int | None = None
+    train_split: str = "train"
+    knn_k: int = 5
+    # A local TorchScript Inception (inception-2015-12-05.pt) for the standard FID beside the
+    # OccNet-feature figures (evaluation/inception.py); None: none. Never downloaded.
+    fid_weights: str | None = None
 
     def validate(self) -> None:
         for name in ("recon_views", "input_views", "table2_views"):
@@ -160,6 +181,10 @@ class ShapeNetBenchConfig:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.free_sets is not None and self.free_sets < 2:
+            raise ValueError(f"free_sets must be >= 2 (or None: one per object), got {self.free_sets}")
+        if self.distribution and self.train_split == self.split:
+            raise ValueError(f"train_split must differ from the evaluated split {self.split!r}")
 
 
 def load_models(
@@ -174,8 +199,9 @@ def load_models(
     if isinstance(model, LoadedModel):
         return model, occ
     context = ModelContext(
-        "shapenet", Path(data), cfg.split, occ.resolution, cfg.seed, cache_dir, cfg.categories or None, None
-    )
+        "shapenet", Path(data), cfg.split, occ.resolution, cfg.seed, cache_dir, cfg.categories or None, None,
+        train_split=cfg.train_split,
+    )  # fmt: skip
     if isinstance(model, (str, Path)):
         return load_model(str(model), context, model_args), occ
     return wrap_model(model, context), occ
@@ -701,6 +727,75 @@ def write_figures(
     return paths
 
 
+def section_requests(cfg: ShapeNetBenchConfig, count: int) -> list[Request]:
+    """The novelty / realism section's free sets: ``cfg.free_sets`` (None: ``count``, one per
+    scored object) sets of ``real_views`` images per prior, set s seeded
+    ``set_seed(seed, STREAM_LEARNED or STREAM_UNIFORM, s)``: learned first, then uniform."""
+    requests = []
+    for prior, stream in (("learned", STREAM_LEARNED), ("uniform", STREAM_UNIFORM)):
+        for s, seed in enumerate(set_seeds(cfg.seed, stream, range(cfg.free_sets or count))):
+            about = {"use": "novelty", "set": s}
+            requests.append(Request("sample", cfg.real_views, seed, prior=prior, about=about))
+    return requests
+
+
+def open_train_sets(data, cfg: ShapeNetBenchConfig, resolution: int, cache_dir, progress: bool):
+    """The training split's objects with their fixed first ``real_views`` views (the
+    memorisation test's training sets), or (None, why) when the split is not on disk."""
+    try:
+        ds = ShapeNetViews(
+            data, cfg.train_split, categories=cfg.categories or None, set_size=cfg.real_views,
+            resolution=resolution, random_views=False, seed=cfg.seed, cache_dir=cache_dir, progress=progress,
+        )  # fmt: skip
+    except ValueError as e:
+        return None, f"split {cfg.train_split!r} of {data} cannot be read ({e})."
+    return ds, ""
+
+
+@torch.no_grad()
+def shapes_section(
+    model: CheckedSetModel, can_sample: bool, occ: OccupancyNetwork, ds: ShapeNetViews, indices: list[int],
+    cfg: ShapeNetBenchConfig, data, cache_dir, progress: bool, fid: InceptionFeatures | None = None,
+) -> tuple[Section, dict]:  # fmt: skip
+    """The novelty / realism section (:mod:`benchmarks.distribution`) in the OccNet's image
+    feature space: each view's code (:meth:`OccupancyNetwork.view_codes`, fp32), sets embedded
+    one at a time (``fid``: also their Inception features, one set per batch). Returns the
+    section and its manifest entry."""
+    inception: dict[str, list] = {"test": [], "free": [], "uniform": []}
+
+    def embed(images: torch.Tensor, side: str | None = None) -> np.ndarray:  # (V, 3, H, W) -> (V, c)
+        if fid is not None and side is not None:
+            inception[side].append(fid.features(images))
+        return occ.view_codes(images[None].float())[0].numpy()
+
+    bar = lambda items, what: tqdm(items, desc=what, unit="set", disable=not progress)  # noqa: E731
+    test = np.stack([embed(ds[i]["images"], "test") for i in bar(indices, "novelty: real test sets")])
+    free = uniform = None
+    if can_sample:
+        requests = section_requests(cfg, len(indices))
+        sides = {"learned": "free", "uniform": "uniform"}
+        codes = np.stack(
+            [embed(r.answer(model), sides[r.prior]) for r in bar(requests, "novelty: free sets")]
+        )
+        free, uniform = codes[: len(codes) // 2], codes[len(codes) // 2 :]
+    train_ds, note = open_train_sets(data, cfg, occ.resolution, cache_dir, progress)
+    train = None
+    if train_ds is not None:
+        train = np.stack(
+            [embed(train_ds[i]["images"]) for i in bar(range(len(train_ds)), "novelty: train sets")]
+        )
+    feature = (
+        f"the OccNet image encoder's per-view code ({occ.cfg.model.encoder}, c_dim {test.shape[-1]}, fp32)"
+    )
+    features = None
+    if fid is not None and can_sample:
+        features = {side: np.concatenate(rows) for side, rows in inception.items()}
+    inputs = SectionInputs(test, free, uniform, train, feature, note, features)
+    section = compute_section(inputs, SectionSettings(k=cfg.knn_k, n_boot=cfg.bootstrap, seed=cfg.seed))
+    fingerprint = None if train_ds is None else train_ds.fingerprint()
+    return section, section_entry(inputs, cfg.train_split, fingerprint, fid)
+
+
 def _header(loaded: LoadedModel, occnet_ckpt, threshold, data, cfg, keys, native, resolution) -> str:
     described = loaded.heading()
     if not loaded.can_sample:
@@ -745,6 +840,7 @@ def run_shapenet_benchmark(
     draw is seeded by the object, so the report does not depend on the world size beyond the
     float noise of another thread count per rank (tests/test_shapenet_sharding.py)."""
     cfg.validate()
+    fid = InceptionFeatures(cfg.fid_weights) if cfg.fid_weights and cfg.distribution else None
     if not isinstance(model, (str, Path)) and cfg.workers != 1:
         raise ValueError(
             f"a set model object is evaluated in this process only: workers must be 1, got {cfg.workers} "
@@ -805,12 +901,18 @@ def run_shapenet_benchmark(
     gt_sources = dict(Counter(gt_rows.gt_source))
     header = _header(loaded, occnet_ckpt, threshold, data, cfg, keys, native, set_model.resolution)
     atomic_write_text(out / "differences.csv", differences.to_csv(index=False))
-    atomic_write_text(
-        out / "tables.md", tables_markdown(summary, differences, header, cfg.real_views, gt_sources)
-    )
     figures = plot_curves(summary, out)
     picks = figure_picks(indices)
     figures += write_figures(set_model, loaded.can_sample, occ, ds, picks, cfg, threshold, out)
+    section_md, distribution = [], None
+    if cfg.distribution:
+        section, distribution = shapes_section(
+            set_model, loaded.can_sample, occ, ds, indices, cfg, data, cache_dir, progress, fid
+        )
+        write_section(section, out)
+        section_md = section_markdown(section)
+    markdown = tables_markdown(summary, differences, header, cfg.real_views, gt_sources)
+    atomic_write_text(out / "tables.md", append_section(markdown, section_md))
     manifest = {
         "benchmark": "shapenet",
         "command": command,
@@ -847,6 +949,7 @@ def run_shapenet_benchmark(
             "bootstrap": f"set_seed(seed, {STREAM_BOOTSTRAP}, category)",
         },
         "min_per_stratum": MIN_PER_STRATUM,
+        "distribution": distribution,
     }
     return finish_report(out, manifest, start)
 

@@ -2,7 +2,8 @@
 written to a folder for a model outside this process (:mod:`benchmarks.models.folder`).
 
 The requests come from the harnesses' own enumerations (:func:`benchmarks.shapenet.
-reconstruction_requests` and :func:`benchmarks.shapenet.figure_requests`,
+reconstruction_requests`, :func:`benchmarks.shapenet.figure_requests` and
+:func:`benchmarks.shapenet.section_requests`,
 :func:`benchmarks.faces.faces_requests`) over the objects or identities the benchmark
 selects with the same options, so the folder answers exactly what the benchmark asks.
 """
@@ -21,6 +22,7 @@ from .shapenet import (
     object_key,
     open_split,
     reconstruction_requests,
+    section_requests,
     selected_objects,
 )
 
@@ -35,6 +37,8 @@ def shapenet_tasks(data, resolution: int, cfg: ShapeNetBenchConfig, out, cache_d
     for i in indices:
         requests += reconstruction_requests(cfg, object_key(ds, i), ds[i]["images"]).values()
     requests += figure_requests(ds, figure_picks(indices), cfg, can_sample=True).values()
+    if cfg.distribution:
+        requests += section_requests(cfg, len(indices))
     header = {"benchmark": "shapenet", "resolution": resolution, "data": str(data), "split": cfg.split,
               "seed": cfg.seed, "config": asdict(cfg)}  # fmt: skip
     return write_tasks(requests, out, header)

@@ -126,6 +126,12 @@ class OccupancyNetwork(nn.Module):
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, V, 3, H, W) in [0, 1], any V >= 1 -> (B, c_dim): the mean of the V view codes."""
+        return self.view_codes(images).mean(dim=1)  # (B, V, c) -> (B, c)
+
+    def view_codes(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, V, 3, H, W) in [0, 1] -> (B, V, c_dim) float32: each view's code before pooling
+        (the image encoder on the ImageNet-normalised view). The shapes benchmark's image
+        features for novelty and realism (:mod:`benchmarks.distribution`)."""
         if (
             images.dim() != 5
             or images.shape[2] != 3
@@ -139,7 +145,7 @@ class OccupancyNetwork(nn.Module):
             raise ValueError(f"images need at least one set of at least one view, got {tuple(images.shape)}")
         b, v = images.shape[:2]
         x = (images.reshape(b * v, *images.shape[2:]) - self.mean) / self.std
-        return self.encoder(x).float().view(b, v, -1).mean(dim=1)  # (B, V, c) -> (B, c)
+        return self.encoder(x).float().view(b, v, -1)
 
     def decode(self, points: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """points (B, T, 3) in the normalised frame, c (B, c_dim) -> logits (B, T)."""

@@ -13,6 +13,7 @@ from benchmarks.faces import (
     _verdict,
     measure_curves,
     open_identities,
+    run_calibrated_faces,
     run_faces_benchmark,
 )
 from benchmarks.manifest import sha256_file
@@ -78,6 +79,7 @@ def test_faces_end_to_end_writes_every_file(default_report):
         "index.md",
     ]
     expected += ["fig6_input_vs_reconstruction.png", "fig7_learned_vs_uniform_prior.png"]
+    expected += ["novelty.csv", "realism.csv", "novelty_sets.csv", "novelty_histogram.png"]
     expected += [
         f"{f}{s}.png" for f in ("fig8a_roc", "fig8b_context", "fig8c_label_noise") for s in ("", "_logfpr")
     ]
@@ -208,7 +210,7 @@ def test_faces_report_does_not_depend_on_chunk(default_report, tiny_faces_run, t
             sdn, root, out, tiny_config(), str(verifier), cache_dir=cache, progress=False, chunk=chunk
         )
     assert manifest["execution"] == {"chunk": chunk}
-    for name in ("summary.csv", "equivalent_noise.csv"):
+    for name in ("summary.csv", "equivalent_noise.csv", "novelty.csv", "realism.csv"):
         a, b = pd.read_csv(ref / name), pd.read_csv(out / name)
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=0, atol=1e-6, obj=name)
     assert (ref / "summary.md").read_text().split("\n")[3:] == (out / "summary.md").read_text().split("\n")[
@@ -250,3 +252,32 @@ def test_identities_in_different_chunks_get_different_noise(tiny_faces_run, monk
     same_input = ds[picks[0]]["images"][None].repeat(2, 1, 1, 1, 1)  # identity 0's set, twice
     a, b = sdn.reconstruct(same_input, cfg.set_size, seed=[seeds7[0], seeds7[7]])
     assert not np.allclose(a.numpy(), b.numpy())  # identities 0 and 7 get different noise
+
+
+def test_novelty_scores_training_sets_and_copy_train_is_the_memorising_floor(
+    tiny_faces_run, tmp_path
+):
+    """With a train split on disk the report's novelty section has training sets, the ladder
+    scores ``copy-train`` in place of ``copy`` (the same reconstructions) and every free set of
+    copy-train is a training set: copy fraction 1, distance 0. The calibration has novelty rows
+    between copy-train (0) and the oracle (1)."""
+    root, sdn, verifier, cache = tiny_faces_run
+    out = tmp_path / "m"
+    with pytest.warns(UserWarning, match="not an integer"):
+        run_calibrated_faces(sdn, root, out, tiny_config(), str(verifier), references=True, cache_dir=cache,
+                             progress=False, echo=lambda _: None)  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["distribution"]["train_sets"] == TEST_IDENTITIES  # the other half of the identities
+    ladder = json.loads((out / "references" / "ladder.json").read_text())
+    assert [r["name"] for r in ladder["references"]] == ["oracle", "other-identity", "copy-train"]
+    memorised = pd.read_csv(out / "references" / "copy-train" / "novelty.csv").set_index(["source", "metric"])
+    assert memorised.loc[("free samples", "copy_fraction"), "mean"] == 1.0
+    assert memorised.loc[("free samples", "d_train_median"), "mean"] < 1e-6
+    oracle = pd.read_csv(out / "references" / "oracle" / "novelty.csv").set_index(["source", "metric"])
+    assert oracle.loc[("free samples", "copy_fraction"), "mean"] < 1.0  # real test sets are novel
+    cal = pd.read_csv(out / "calibration.csv")
+    novelty = cal[cal.table == "novelty"].set_index("metric")
+    assert set(novelty.index) == {"d_train_median", "authenticity"}
+    assert novelty.loc["authenticity", "floor"] == 0.0
+    assert "memorising reference" not in (out / "summary.md").read_text()  # the figure's legend, not the text
+    assert (out / "novelty_histogram.png").is_file()

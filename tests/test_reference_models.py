@@ -220,11 +220,11 @@ def test_oracle_samples_real_sets(shapes, faces):
     assert len(items) > 20  # random identities, not a constant
 
 
-def test_only_the_oracle_samples(shapes, faces):
+def test_only_the_oracle_and_copy_train_sample(shapes, faces):
     for data in (shapes, faces):
         for name, model in data.models.items():
             assert hasattr(model, "sample") == (name not in WITHOUT_SAMPLE), name
-    assert set(REFERENCES) == WITHOUT_SAMPLE | {"oracle"}
+    assert set(REFERENCES) == WITHOUT_SAMPLE | {"oracle", "copy-train"}
 
 
 def test_describe(shapes, faces):
@@ -261,3 +261,26 @@ def test_other_resolution_and_categories(cache):
         reference_model("other-category", _context("shapenet", SHAPES, cache, categories=["chair"]))
     native = reference_model("copy", _context("shapenet", SHAPES, cache, resolution=None))
     assert native.resolution == 32  # the fixture's files are 32 px
+
+
+def test_copy_train_samples_are_the_novelty_sections_training_sets(tiny_shapes, tmp_path):
+    """``ref:copy-train`` reconstructs as ``copy`` and samples real sets of the training split,
+    exactly the sets the novelty section reads (:func:`benchmarks.shapenet.open_train_sets`)."""
+    from benchmarks.shapenet import open_train_sets
+
+    context = _context("shapenet", tiny_shapes, tmp_path, train_split="train")
+    model = reference_model("copy-train", context)
+    cfg = ShapeNetBenchConfig(real_views=4)
+    train, note = open_train_sets(tiny_shapes, cfg, 32, tmp_path, progress=False)
+    assert note == "" and len(train) == 2
+    sets = model.sample(5, 4, "learned", seed=list(range(5)))
+    known = {_u8(train[i]["images"]).tobytes() for i in range(len(train))}
+    assert all(_u8(s).tobytes() in known for s in sets)
+    again = model.sample(2, 4, "uniform", seed=[3, 4])
+    assert torch.equal(again, sets[3:])  # a set is a function of its seed
+    test = open_split(tiny_shapes, ShapeNetBenchConfig(real_views=4), 32, tmp_path, progress=False)
+    real = torch.stack([test[i]["images"] for i in range(len(test))])
+    copy = reference_model("copy", context)
+    assert torch.equal(model.reconstruct(real, 6, seed=[0, 1]), copy.reconstruct(real, 6, seed=[0, 1]))
+    with pytest.raises(ValueError, match="must differ from the evaluated split"):
+        reference_model("copy-train", _context("shapenet", tiny_shapes, tmp_path, train_split="test"))

@@ -82,8 +82,15 @@ def test_shapenet_end_to_end_writes_every_file(report):
     expected += ["manifest.json", "cd_vs_views.png", "iou_vs_views.png", "fig2_input_vs_reconstruction.png"]
     expected += ["fig4_learned_vs_uniform_prior.png", "fig5_real_vs_reconstructed_meshes.png"]
     expected += ["fig13_reconstruction_by_input_views.png"]
+    expected += ["novelty.csv", "realism.csv", "novelty_sets.csv", "novelty_histogram.png"]
     for name in expected:
         assert (out / name).is_file(), name
+    # The novelty section: 2 free sets per prior (one per scored object), the 2 training objects.
+    dist = manifest["distribution"]
+    assert dist["train_sets"] == 2 and dist["free_sets_per_prior"] == 2
+    novelty = pd.read_csv(out / "novelty.csv")
+    assert set(novelty.source) == {"real test sets", "free samples", "uniform samples"}
+    assert "## Novelty, coverage and realism" in (out / "tables.md").read_text()
     t1a = pd.read_csv(out / "table1a.csv")
     assert list(t1a.columns) == ["table", "metric", "k", "category", "mean", "ci_low", "ci_high", "n"]
     assert set(t1a.k) == {1, 2, 4}

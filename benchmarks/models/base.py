@@ -41,6 +41,9 @@ class ModelContext:
     """Faces: the set size n of real and generated sets; None on shapes."""
     crop: str | None = None
     """Faces: the benchmark's crop (``FacesBenchConfig.crop``); None on shapes."""
+    train_split: str = "train"
+    """The split the scored model was trained on (the novelty section's training sets;
+    ``ref:copy-train`` samples it)."""
 
     def __post_init__(self):
         if self.benchmark not in BENCHMARKS:

@@ -12,6 +12,9 @@ placed between the rungs:
   the split.
 - ``copy`` (shapes, faces), perfect memorisation: ``reconstruct`` returns the input
   images themselves, resampled with replacement. No ``sample``.
+- ``copy-train`` (shapes, faces), a model that memorised its training sets: ``reconstruct``
+  as ``copy``; ``sample`` returns real sets of the *training* split (the memorising floor of
+  the novelty section, :mod:`benchmarks.distribution`).
 - ``same-category`` (shapes): real views of ANOTHER object of the SAME category: keeps
   the category, not the instance. No ``sample``.
 - ``other-category`` (shapes), the floor: real views of an object of ANOTHER category.
@@ -55,6 +58,10 @@ only: neither the batch composition nor ``n_out`` changes slot j):
   from the split (among those with at least ``set_size`` images when any has), then
   images as for the other-item rungs. Both priors return real sets (the data distribution
   is the ceiling of either); the prior only picks the seed stream when ``seed`` is an int.
+- copy-train ``sample``: per set, an item of the training split (``context.train_split``)
+  drawn uniformly, and its real set exactly as the
+  novelty section reads it: the benchmark's loader with ``set_size`` images, its fixed view
+  choice (``random_views=False``, the context's seed), so every free set *is* a training set.
 
 Seeds follow the SDN's convention (:mod:`sdn.seeding`): ``seed`` is one int per set, or
 an int standing for ``set_seed(seed, STREAM_RECON / STREAM_LEARNED / STREAM_UNIFORM, b)``
@@ -65,7 +72,8 @@ The context (``benchmarks.models.base.ModelContext``, duck-typed here): ``benchm
 pixels of the split's first image file, as the shapes benchmark reports "native"; for the
 real VGGFace2, whose photos vary in size, pass it), ``seed``, ``cache_dir``,
 ``categories`` (shapes) and ``set_size`` (faces, unused: every identity with at least one
-image is indexed). Optional attributes read when present: ``crop`` (faces; default
+image is indexed). Optional attributes read when present: ``train_split`` (``copy-train``'s training split;
+default ``train``), ``crop`` (faces; default
 ``DEFAULT_FACES_CROP`` = "loose_bb", ``FacesBenchConfig.crop``'s default, the crop the
 faces benchmark uses unless ``--crop`` says otherwise) and ``progress`` (default False).
 The faces loader with ``set_size=1`` keeps identities the benchmark skips (fewer than its
@@ -91,13 +99,14 @@ from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 REFERENCES: dict[str, str] = {
     "oracle": "ceiling: real images of the same object/identity that are not in the input set",
     "copy": "memorisation: the input images themselves, resampled with replacement",
+    "copy-train": "memorisation: copy's reconstructions; free samples are real training sets",
     "same-category": "real views of another object of the same category (keeps category, not instance)",
     "other-category": "floor: real views of an object of another category",
     "other-identity": "floor: real images of another identity",
 }
 AVAILABLE: dict[str, tuple[str, ...]] = {
-    "shapenet": ("oracle", "copy", "same-category", "other-category"),
-    "faces": ("oracle", "copy", "other-identity"),
+    "shapenet": ("oracle", "copy", "copy-train", "same-category", "other-category"),
+    "faces": ("oracle", "copy", "copy-train", "other-identity"),
 }
 DEFAULT_FACES_CROP = "loose_bb"  # FacesBenchConfig.crop's default (tests check they agree)
 PRIORS = ("learned", "uniform")
@@ -118,7 +127,7 @@ def reference_model(name: str, context) -> object:
         raise ValueError(
             f"unknown reference model {name!r} for the {bench} benchmark{note}; valid: {listing}"
         )
-    return _MODELS[name](name, _SplitIndex(context))
+    return _MODELS[name](name, _SplitIndex(context), context)
 
 
 # ----------------------------------------------------------------------------------
@@ -236,6 +245,16 @@ class _SplitIndex:
         return min(common), set(keys), touched
 
 
+def _sample_seeds(num_sets, set_size, prior: str, seed) -> list[int]:
+    """The per-set seeds of a ``sample`` call, its arguments checked."""
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+    for label, v in (("num_sets", num_sets), ("set_size", set_size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{label} must be an integer >= 1, got {v!r}")
+    return _set_seeds(seed, int(num_sets), STREAM_LEARNED if prior == "learned" else STREAM_UNIFORM)
+
+
 def _order_then_replace(rng: np.random.Generator, available: int, n: int) -> np.ndarray:
     """Slots 0..available-1: a random permutation of range(available); later slots: draws
     with replacement. Slot j does not depend on n."""
@@ -264,9 +283,10 @@ def _set_seeds(seed, count: int, stream: int) -> list[int]:
 class _Reference:
     definition = ""
 
-    def __init__(self, name: str, index: _SplitIndex):
+    def __init__(self, name: str, index: _SplitIndex, context=None):
         self.name = name
         self.index = index
+        self.context = context
         self.resolution = index.resolution
 
     def describe(self) -> dict:
@@ -340,12 +360,7 @@ class Oracle(_Reference):
         """Real sets: per set, a random item of the split (among those with at least
         ``set_size`` images when any has) and ``set_size`` of its images -> (num_sets,
         set_size, 3, H, W) float32. Both priors return real sets."""
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
-        for label, v in (("num_sets", num_sets), ("set_size", set_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{label} must be an integer >= 1, got {v!r}")
-        seeds = _set_seeds(seed, int(num_sets), STREAM_LEARNED if prior == "learned" else STREAM_UNIFORM)
+        seeds = _sample_seeds(num_sets, set_size, prior, seed)
         counts = np.asarray(self.index.counts)
         pool = self.index.items[counts >= set_size]
         if not len(pool):
@@ -365,11 +380,55 @@ class Copy(_Reference):
         return images.detach().float().cpu()[torch.from_numpy(rng.integers(images.shape[0], size=n_out))]
 
 
+class CopyTrain(Copy):
+    definition = (
+        "Reconstructions as copy (the input images, drawn with replacement); free samples are real sets "
+        "of the training split, the novelty section's own training sets: a model that memorised its "
+        "training data."
+    )
+
+    def __init__(self, name: str, index: _SplitIndex, context=None):
+        super().__init__(name, index, context)
+        self.train_split = str(getattr(context, "train_split", "train"))
+        if self.train_split == index.split:
+            raise ValueError(
+                f"copy-train: the training split must differ from the evaluated split {index.split!r}"
+            )
+        self._loaders = {}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "train_split": self.train_split}
+
+    def _train_sets(self, set_size: int):
+        """The training split's loader with ``set_size`` images per set, fixed view choice."""
+        if set_size not in self._loaders:
+            ix, c = self.index, self.context
+            common = dict(set_size=set_size, resolution=ix.resolution, random_views=False, seed=int(c.seed),
+                          cache_dir=c.cache_dir, progress=False)  # fmt: skip
+            if ix.benchmark == "shapenet":
+                ds = ShapeNetViews(ix.root, self.train_split, categories=c.categories or None, **common)
+            else:
+                ds = VGGFace2Sets(ix.root, self.train_split, crop=ix.crop, **common)
+            self._loaders[set_size] = ds
+        return self._loaders[set_size]
+
+    @torch.no_grad()
+    def sample(
+        self, num_sets: int, set_size: int, prior: str = "learned", seed: int | Sequence[int] = 0
+    ) -> torch.Tensor:
+        """Training sets: per set, an item of the training split drawn uniformly (seeded) and its
+        real set of ``set_size`` images -> (num_sets, set_size, 3, H, W) float32."""
+        seeds = _sample_seeds(num_sets, set_size, prior, seed)
+        ds = self._train_sets(int(set_size))
+        picks = [int(np.random.default_rng(s).integers(len(ds))) for s in seeds]
+        return torch.stack([ds[i]["images"][:set_size] for i in picks]).float()
+
+
 class _OtherItem(_Reference):
     """Images of one other item drawn uniformly from those ``_pool`` allows."""
 
-    def __init__(self, name: str, index: _SplitIndex):
-        super().__init__(name, index)
+    def __init__(self, name: str, index: _SplitIndex, context=None):
+        super().__init__(name, index, context)
         self._check()
 
     def _pool(self, item: int) -> np.ndarray:
@@ -442,6 +501,7 @@ class OtherIdentity(OtherCategory):
 _MODELS = {
     "oracle": Oracle,
     "copy": Copy,
+    "copy-train": CopyTrain,
     "same-category": SameCategory,
     "other-category": OtherCategory,
     "other-identity": OtherIdentity,

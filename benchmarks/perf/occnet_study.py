@@ -37,15 +37,16 @@ VARIANTS = {  # name -> overrides of the cpu-32 preset
     "n2600": ["train.train_per_category=200"],
     "n2600-k4": ["train.train_per_category=200", "train.views_per_sample=4"],
 }
-COMMON = ["train.steps=100000", "train.val_objects=130", "train.eval_every=500", "train.checkpoint_every=250"]
+COMMON = ["train.val_objects=130", "train.eval_every=500", "train.checkpoint_every=250"]
 
 
-def variant_config(name: str, minutes: float):
-    """The cpu-32 OccNet config of variant ``name`` with a sitting of ``minutes``."""
+def variant_config(name: str, minutes: float, steps: int = 100_000):
+    """The cpu-32 OccNet config of variant ``name`` with a sitting of ``minutes``, stopping at
+    ``steps`` at the latest (the learning rate is constant: ``steps`` only caps the run)."""
     if name not in VARIANTS:
         known = ", ".join(VARIANTS)
         raise click.BadParameter(f"unknown variant {name!r}; known: {known}", param_hint="--variant")
-    overrides = [*COMMON, *VARIANTS[name], f"train.max_minutes={minutes}"]
+    overrides = [*COMMON, *VARIANTS[name], f"train.max_minutes={minutes}", f"train.steps={steps}"]
     return apply_overrides(occnet_preset("cpu-32"), overrides)
 
 
@@ -57,13 +58,14 @@ def main():
 @main.command()
 @click.option("--variant", required=True)
 @click.option("--minutes", default=50.0, show_default=True, type=float, help="This sitting's wall time.")
+@click.option("--steps", default=100_000, show_default=True, type=int, help="Stop at this step.")
 @click.option("--data", default="data/shapes-large-s1", show_default=True)
 @click.option("--held-out", default="data/shapes-default", show_default=True, help="Must share no object.")
 @click.option("--work", default="runs/occnet-study", show_default=True)
-def train(variant, minutes, data, held_out, work):
+def train(variant, minutes, steps, data, held_out, work):
     """One sitting of one variant (resumed when its run folder exists)."""
     out = Path(work) / variant
-    cfg = variant_config(variant, minutes)
+    cfg = variant_config(variant, minutes, steps)
     record = train_occnet(data, cfg, out, resume=(out / "checkpoint.pt").is_file(), held_out=[held_out])
     best = record.get("best", {})
     iou = best.get("best_iou", float("nan"))
