@@ -22,14 +22,21 @@ def test_occnet_study_compares_variants_at_the_steps_all_reached(tmp_path):
              best={"best_iou": max(ious), "step": steps[ious.index(max(ious))],
                    "best_threshold": 0.3})  # fmt: skip
         pd.DataFrame({"step": steps, "best_iou": ious, "best_threshold": 0.3}).to_csv(folder / "eval.csv")
-    out = tmp_path / "doc.md"
-    r = CliRunner().invoke(occnet_study.main, ["report", "--work", str(tmp_path), "--out", str(out)])
+    out, records = tmp_path / "doc.md", tmp_path / "records.json"
+    args = ["report", "--work", str(tmp_path), "--out", str(out), "--records", str(records)]
+    r = CliRunner().invoke(occnet_study.main, args)
     assert r.exit_code == 0, r.output
     text = out.read_text()
     assert "| n2600 | train.train_per_category=200 | 2600 | 1500 | 2.00 | 50 | 0.550 (1500, 0.3) |" in text
     common = text.split("every variant has reached:")[1]
     assert "| step | n455 | n2600 |" in common and "| 1000 | 0.450 | 0.500 |" in common
     assert "| 1500 |" not in common  # n455 never reached 1500
+    # A variant whose run folder is gone is reported from its committed record.
+    occnet_study.store_record(records, occnet_study.variant_record(tmp_path / "n455", "n455"))
+    (tmp_path / "n455" / "eval.csv").unlink()
+    r = CliRunner().invoke(occnet_study.main, args)
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == text
 
 
 def test_sdn_search_reports_the_best_selection_score_and_missing_intervals(tmp_path):

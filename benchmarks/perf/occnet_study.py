@@ -10,10 +10,12 @@ Every variant trains the ``cpu-32`` OccNet on nested subsets of one leak-free se
 an object of ``data/shapes-default``, which :func:`sdn.data.overlap.check_disjoint` verifies
 before training) and is validated on the same 130 of its validation objects, single view,
 at each candidate threshold (the threshold is chosen there, never on a test split). ``train``
-runs one sitting of one variant (``--minutes`` of wall time, resumed exactly from its run
-folder); ``report`` writes ``docs/occnet-study.md`` from the run folders' ``eval.csv`` and
-``run.json``: validation IoU at the steps every variant has reached, each variant's best
-and its s/step.
+runs one sitting of one variant (``--minutes`` of wall time, ``--steps`` at most, resumed
+exactly from its run folder) and then stores the variant's figures in the committed record
+``docs/occnet-study-runs.json`` (validation IoU per evaluated step, steps, wall time, best),
+so that a study outlives the machine its run folders were on; ``report`` writes
+``docs/occnet-study.md`` from the records (refreshed from any run folder present):
+validation IoU at the steps every variant has reached, each variant's best and its s/step.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ VARIANTS = {  # name -> overrides of the cpu-32 preset
     "n2600": ["train.train_per_category=200"],
     "n2600-k4": ["train.train_per_category=200", "train.views_per_sample=4"],
 }
+RECORDS = Path("docs/occnet-study-runs.json")  # the committed figures of every variant trained
 COMMON = ["train.val_objects=130", "train.eval_every=500", "train.checkpoint_every=250"]
 
 
@@ -62,32 +65,61 @@ def main():
 @click.option("--data", default="data/shapes-large-s1", show_default=True)
 @click.option("--held-out", default="data/shapes-default", show_default=True, help="Must share no object.")
 @click.option("--work", default="runs/occnet-study", show_default=True)
-def train(variant, minutes, steps, data, held_out, work):
-    """One sitting of one variant (resumed when its run folder exists)."""
+@click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
+def train(variant, minutes, steps, data, held_out, work, records):
+    """One sitting of one variant (resumed when its run folder exists), then its record."""
     out = Path(work) / variant
     cfg = variant_config(variant, minutes, steps)
     record = train_occnet(data, cfg, out, resume=(out / "checkpoint.pt").is_file(), held_out=[held_out])
+    store_record(Path(records), variant_record(out, variant))
     best = record.get("best", {})
     iou = best.get("best_iou", float("nan"))
     click.echo(f"{variant}: best validation IoU {iou:.3f} at step {best.get('step')}")
 
 
-def _variant_rows(work: Path) -> tuple[pd.DataFrame, list[dict]]:
+def variant_record(folder: Path, name: str) -> dict:
+    """A variant's figures from its run folder: facts and its validation IoU per step."""
+    ev = pd.read_csv(folder / "eval.csv")
+    run = json.loads((folder / "run.json").read_text())
+    steps, wall = run_totals(folder)
+    best = run.get("best", {})
+    return {
+        "variant": name, "overrides": ", ".join(VARIANTS[name]), "steps": int(ev.step.max()),
+        "train_objects": run.get("leak_check", {}).get("train_objects"),
+        "s_per_step": wall / steps if steps else float("nan"), "wall_min": wall / 60,
+        "best_iou": best.get("best_iou"), "best_step": best.get("step"),
+        "best_threshold": best.get("best_threshold"),
+        "eval": [[int(r.step), float(r.best_iou), float(r.best_threshold)] for r in ev.itertuples()],
+        "source": f"run folder {folder}",
+    }  # fmt: skip
+
+
+def load_records(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def store_record(path: Path, record: dict) -> None:
+    """Put ``record`` (:func:`variant_record`) into the records file, atomically."""
+    records = load_records(path)
+    records[record["variant"]] = record
+    atomic_write_text(path, json.dumps(records, indent=1, sort_keys=True) + "\n")
+
+
+def _variant_rows(work: Path, records_path: Path) -> tuple[pd.DataFrame, list[dict]]:
+    """The eval rows (variant, step, best_iou, best_threshold) and facts of every variant with
+    a run folder under ``work`` or a record in ``records_path`` (the folder wins)."""
+    records = load_records(records_path)
     evals, facts = [], []
     for name in VARIANTS:
         folder = work / name
-        if not (folder / "eval.csv").is_file():
+        if (folder / "eval.csv").is_file():
+            record = variant_record(folder, name)
+        elif name in records:
+            record = records[name]
+        else:
             continue
-        ev = pd.read_csv(folder / "eval.csv").assign(variant=name)
-        run = json.loads((folder / "run.json").read_text())
-        steps, wall = run_totals(folder)
-        facts.append({
-            "variant": name, "overrides": ", ".join(VARIANTS[name]), "steps": int(ev.step.max()),
-            "train_objects": run.get("leak_check", {}).get("train_objects"),
-            "s_per_step": wall / steps if steps else float("nan"), "wall_min": wall / 60,
-            "best_iou": run.get("best", {}).get("best_iou"), "best_step": run.get("best", {}).get("step"),
-            "best_threshold": run.get("best", {}).get("best_threshold"),
-        })  # fmt: skip
+        facts.append({k: v for k, v in record.items() if k != "eval"})
+        ev = pd.DataFrame(record["eval"], columns=["step", "best_iou", "best_threshold"]).assign(variant=name)
         evals.append(ev)
     return (pd.concat(evals) if evals else pd.DataFrame()), facts
 
@@ -95,18 +127,20 @@ def _variant_rows(work: Path) -> tuple[pd.DataFrame, list[dict]]:
 @main.command()
 @click.option("--work", default="runs/occnet-study", show_default=True)
 @click.option("--out", default="docs/occnet-study.md", show_default=True)
-def report(work, out):
-    """docs/occnet-study.md from the variants trained so far."""
-    ev, facts = _variant_rows(Path(work))
+@click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
+def report(work, out, records):
+    """docs/occnet-study.md from the variants trained so far (run folders, else records)."""
+    ev, facts = _variant_rows(Path(work), Path(records))
     if not facts:
-        raise click.UsageError(f"{work}: no variant has an eval.csv yet")
+        raise click.UsageError(f"{work}: no variant has an eval.csv yet, and {records} has no record")
     lines = [
         "# OccNet study: training objects and views per sample, at equal steps",
         "",
         "`python -m benchmarks.perf.occnet_study report` (module docstring: data, variants, sittings). "
         "Validation: 130 objects of `data/shapes-large-s1`'s val split (seed 1, disjoint from "
         "`data/shapes-default`), one view, 100k points each (the first 100k of points.npz), the mean "
-        "IoU at the best of thresholds 0.2-0.5. No test split is read.",
+        "IoU at the best of thresholds 0.2-0.5. No test split is read. Figures from "
+        "`docs/occnet-study-runs.json` (each variant's source says where they were read).",
         "",
         "| variant | overrides | train objects | steps | s/step | wall (min) | best IoU (step, threshold) |",
         "|---|---|---:|---:|---:|---:|---|",
