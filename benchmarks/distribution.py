@@ -409,8 +409,11 @@ def section_markdown(section: Section) -> list[str]:
         ]
         for (src, level), g in real.groupby(["source", "level"], sort=False):
             g = g.set_index("metric")
-            fd = f"{g.loc['frechet', 'mean']:.4f}" if "frechet" in g.index else "-"
-            kd = f"{g.loc['kid', 'mean']:.5f} ({g.loc['kid_std', 'mean']:.5f})" if "kid" in g.index else "-"
+            fd = "-"
+            if "frechet" in g.index:
+                r = g.loc["frechet"]
+                fd = f"{r['mean']:.3g} " + format_interval(r["ci_low"], r["ci_high"], digits=4)
+            kd = f"{g.loc['kid', 'mean']:.3g} ({g.loc['kid_std', 'mean']:.2g})" if "kid" in g.index else "-"
             knn = " | ".join(
                 _cell(g.loc[m]) if m in g.index else "-"
                 for m in ("precision", "recall", "density", "coverage")

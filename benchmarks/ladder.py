@@ -479,7 +479,8 @@ def write_calibration(benchmark: str, out: Path, n_boot: int, seed: int) -> pd.D
     lines += [
         "",
         f"Intervals (95%): a paired bootstrap, the same resample for the model and both references; "
-        f"shapes over objects within categories, faces over identities (pairs.npz). None (\"n too "
+        f"shapes over objects within categories, faces over identities (pairs.npz); novelty rows: the "
+        f"three reports' free sets resampled independently (they are independent samples). None (\"n too "
         f"small\") unless every category has >= {MIN_PER_STRATUM} objects, or there are >= "
         f"{MIN_PER_STRATUM} identities. References: references/ladder.json says which came from the cache.",
         "",
