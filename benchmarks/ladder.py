@@ -78,7 +78,6 @@ MEMORISING = {"copy": "copy-train"}
 # The novelty section's rungs: real test sets (the oracle's samples) and memorised training sets.
 NOVELTY_RUNG = {"ceiling": "oracle", "floor": "copy-train"}
 NOVELTY_METRICS = {"d_train_median": ("d_train", np.median), "authenticity": ("copy", None)}
-HIGHER_IS_BETTER = {"iou": True, "cd": False, "auc": True, "tpr@0.1": True}
 STREAM_LADDER = 102  # the calibration bootstrap's stream
 COLUMNS = ["table", "metric", "k", "model", "ceiling", "floor", "normalised", "ci_low", "ci_high", "n"]
 COLUMNS.append("note")
