@@ -221,3 +221,17 @@ def test_inception_features_load_a_local_torchscript_file_only(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="is not a TorchScript file"):
         InceptionFeatures(tmp_path / "junk.pt")
+
+
+def test_cli_names_a_missing_fid_weights_file(tmp_path):
+    from click.testing import CliRunner
+
+    from benchmarks import regression
+    from benchmarks.cli import main
+
+    missing = tmp_path / "inception-2015-12-05.pt"
+    args = ["shapenet", "--model", "ref:oracle", "--occnet", str(regression.FIXTURE_MODELS["occnet"]),
+            "--data", str(regression.FIXTURE_DATA["shapes"]), "--out", str(tmp_path / "r"),
+            "--fid-weights", str(missing)]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and f"no file at {missing}" in r.output
