@@ -395,18 +395,21 @@ def test_flag_and_annotation_columns_are_not_conditions(pair):
 
 
 def test_realism_and_novelty_files_are_compared_with_their_tolerances(pair):
-    """realism.csv / novelty.csv are summary files like any other: frechet (lower, rel 0.1) and
-    precision (higher, abs 0.05) regress beyond tolerance with disjoint intervals, KID (no
-    interval) and the novelty distances (no direction) are shown untracked, n_real is not a
-    condition."""
+    """realism.csv / novelty.csv are summary files like any other: precision (higher, abs
+    0.05) and copy_fraction (lower, abs 0.05) regress beyond tolerance with disjoint intervals;
+    frechet and KID (no interval) and the novelty distances (no direction) are shown untracked;
+    n_real is not a condition."""
     cur, base = pair
     free = {"source": "free samples"}
     rows = [
-        dict(**free, level="image", metric="frechet", k=0, mean=0.10, ci_low=0.09, ci_high=0.11),
+        dict(**free, level="image", metric="frechet", k=0, mean=0.10, ci_low=None, ci_high=None),
         dict(**free, level="set", metric="precision", k=5, mean=0.8, ci_low=0.75, ci_high=0.85),
         dict(**free, level="image", metric="kid", k=0, mean=0.01, ci_low=None, ci_high=None),
     ]
-    novelty = [dict(**free, metric="d_train_median", set_size=8, mean=0.3, ci_low=0.2, ci_high=0.4, n=20)]
+    novelty = [
+        dict(**free, metric="d_train_median", set_size=8, mean=0.3, ci_low=0.2, ci_high=0.4, n=20),
+        dict(**free, metric="copy_fraction", set_size=8, mean=0.1, ci_low=0.05, ci_high=0.15, n=20),
+    ]
     for folder, n_real in ((cur, 40), (base, 41)):
         realism = pd.DataFrame([{**r, "n": 20, "n_real": n_real} for r in rows])
         realism.to_csv(folder / "realism.csv", index=False)
@@ -414,12 +417,14 @@ def test_realism_and_novelty_files_are_compared_with_their_tolerances(pair):
         manifest = json.loads((folder / "manifest.json").read_text())
         manifest["files"] += ["realism.csv", "novelty.csv"]
         (folder / "manifest.json").write_text(json.dumps(manifest))
-    edit(cur, "realism.csv", dict(metric="frechet"), mean=0.2, ci_low=0.18, ci_high=0.22)
+    edit(cur, "realism.csv", dict(metric="frechet"), mean=0.5)
+    edit(cur, "novelty.csv", dict(metric="copy_fraction"), mean=0.9, ci_low=0.8, ci_high=1.0)
     edit(cur, "realism.csv", dict(metric="precision"), mean=0.6, ci_low=0.55, ci_high=0.65)
     edit(cur, "novelty.csv", dict(metric="d_train_median"), mean=0.9, ci_low=0.8, ci_high=1.0)
     result = compare_reports(cur, base)
-    assert status_of(result, metric="frechet") == ["regressed"]
+    assert status_of(result, metric="copy_fraction") == ["regressed"]
     assert status_of(result, metric="precision") == ["regressed"]
+    assert status_of(result, metric="frechet") == ["untracked"]
     assert status_of(result, metric="kid") == ["untracked"]
     assert status_of(result, metric="d_train_median") == ["untracked"]
 
