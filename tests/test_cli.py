@@ -119,7 +119,7 @@ def test_data_splits_option(tmp_path):
     assert (tmp_path / "f" / "train_list.txt").read_text().count("\n") == 4  # complete: 2 identities x 2
 
 
-def test_bench_generates_and_previews_only_the_test_splits(tmp_path, monkeypatch):
+def test_bench_generates_the_train_and_test_splits_only(tmp_path, monkeypatch):
     from benchmarks import main_job
     from sdn.data.synthetic_faces.generate import FacesConfig
     from sdn.data.synthetic_shapes.generate import ShapesConfig
@@ -141,11 +141,11 @@ def test_bench_generates_and_previews_only_the_test_splits(tmp_path, monkeypatch
     assert r.exit_code == 0, r.output
     for stage in ("data", "previews", "shapes benchmark", "faces benchmark"):
         assert f"stage {stage}: " in r.output
-    assert "1 objects generated" in r.output and "1 identities generated" in r.output
-    assert [p.name for p in (shapes / "03636649").iterdir() if p.is_dir()] == [
-        (shapes / "03636649" / "test.lst").read_text().strip()
-    ]
-    assert not list((faces / "train").iterdir())
+    # 3 objects: 1 train, 1 val, 1 test; 3 identities: 2 train, 1 test. The val split is not built.
+    assert "2 objects generated" in r.output and "3 identities generated" in r.output
+    lists = [(shapes / "03636649" / f"{split}.lst").read_text().strip() for split in ("train", "test")]
+    assert sorted(p.name for p in (shapes / "03636649").iterdir() if p.is_dir()) == sorted(lists)
+    assert len(list((faces / "train").iterdir())) == 2 and len(list((faces / "test").iterdir())) == 1
     assert (out / "shapes-preview.png").is_file() and (out / "faces-preview.png").is_file()
 
 
