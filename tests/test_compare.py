@@ -564,6 +564,7 @@ def test_reference_shapenet_report(tmp_path, capsys):
     result = compare_reports(cur, base)
     assert result.exit_code == 0 and result.regressions.empty and not result.extra
     summaries = {"table1a.csv", "table1b.csv", "table2.csv", "ground_truth.csv", "differences.csv"}
+    summaries |= {"novelty.csv", "realism.csv"}
     assert set(result.table.file) == summaries
     assert (result.table[result.table.file == "differences.csv"].status == "untracked").all()
     assert set(result.table[result.table.file != "differences.csv"].status) <= {

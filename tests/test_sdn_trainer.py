@@ -115,7 +115,10 @@ def test_batch_indices_disjoint_across_ranks_and_reproducible():
 
 def test_tiny_overfit(tmp_path, tiny_shapes):
     """A few hundred steps on two sets: the energy separates real from generated images
-    and generated sets come to map to their own code more often than chance."""
+    and generated sets map to their own code more often than chance (0.5 with two sets).
+    Agreement is not asserted to rise over the run: on two sets it saturates within the first
+    10 steps (0.78 at the first log row on an AMX-bf16 machine of 2026-12-02) and then moves
+    by 1/32 steps, so "last > first" failed on that machine with no code change."""
     cfg = tiny_cfg(300, "faithful", "bf16", **{"train.log_every": 10})
     run(tiny_shapes, cfg, tmp_path / "o", cache=tmp_path / "c")
     with open(tmp_path / "o" / "metrics.csv") as f:
@@ -124,9 +127,8 @@ def test_tiny_overfit(tmp_path, tiny_shapes):
     e_real = np.mean([float(r["e_real"]) for r in last])
     e_fake = np.mean([float(r["e_fake"]) for r in last])
     assert e_real < e_fake
-    first_agree = np.mean([float(r["g_code_agree"]) for r in rows[:3]])
-    last_agree = np.mean([float(r["g_code_agree"]) for r in last])
-    assert last_agree > first_agree and last_agree > 0.6
+    last_agree = np.mean([float(r["g_code_agree"]) for r in rows[-10:]])
+    assert last_agree > 0.6
 
 
 def _cli(*args):
