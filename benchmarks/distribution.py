@@ -75,7 +75,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.coverage import kth_neighbour_radius, pairwise_distances, set_embeddings
+from evaluation.coverage import kth_neighbour_radius, prdc_per_point, set_embeddings
 from evaluation.intervals import MIN_PER_STRATUM, format_interval
 from evaluation.novelty import nearest
 from evaluation.realism import frechet_distance, kid
@@ -147,6 +147,33 @@ class SectionInputs:
             raise ValueError(f"the embeddings' sizes D differ between sides: {sorted(dims)}")
         if self.test is None:
             raise ValueError("the section needs the real test sets")
+
+
+def open_training_sets(
+    benchmark: str, data, split: str, set_size: int, resolution: int, seed: int, cache_dir,
+    categories=None, crop: str | None = None, progress: bool = False,
+):  # fmt: skip
+    """The training split's sets as the section reads them: the benchmark's loader
+    (:class:`~sdn.data.shapenet.ShapeNetViews` for "shapenet", categories; else
+    :class:`~sdn.data.vggface2.VGGFace2Sets`, crop) with ``set_size`` images per set in its
+    fixed choice (``random_views=False``, ``seed``). ``ref:copy-train`` samples the same sets.
+    Raises the loader's ValueError when the split cannot be read."""
+    from sdn.data.shapenet import ShapeNetViews
+    from sdn.data.vggface2 import VGGFace2Sets
+
+    common = dict(set_size=set_size, resolution=resolution, random_views=False, seed=int(seed),
+                  cache_dir=cache_dir, progress=progress)  # fmt: skip
+    if benchmark == "shapenet":
+        return ShapeNetViews(data, split, categories=categories, **common)
+    return VGGFace2Sets(data, split, crop=crop, **common)
+
+
+def training_sets_or_note(benchmark: str, data, split: str, *args, **kwargs):
+    """(:func:`open_training_sets`, "") or (None, why) when the split cannot be read."""
+    try:
+        return open_training_sets(benchmark, data, split, *args, **kwargs), ""
+    except ValueError as e:
+        return None, f"split {split!r} of {data} cannot be read ({e})."
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -221,17 +248,8 @@ def knn_rows(source: str, level: str, real: np.ndarray, fake: np.ndarray, s: Sec
              "ci_high": NAN, "n": len(fake), "n_real": len(real)}
             for m in ("precision", "recall", "density", "coverage")
         ]  # fmt: skip
-    r_real, r_fake = kth_neighbour_radius(real, k), kth_neighbour_radius(fake, k)
-    d = pairwise_distances(real, fake)  # (N, M)
-    in_real = d <= r_real[:, None]
-    per_point = {  # metric -> the values it averages (one per point of one side)
-        "precision": in_real.any(axis=0).astype(np.float64),  # (M,)
-        "recall": (d <= r_fake[None, :]).any(axis=1).astype(np.float64),  # (N,)
-        "density": in_real.sum(axis=0) / k,  # (M,)
-        "coverage": in_real.any(axis=1).astype(np.float64),  # (N,)
-    }
     rows = []
-    for metric, values in per_point.items():
+    for metric, values in prdc_per_point(real, fake, k).items():  # the values each figure averages
         lo, hi = _bootstrap(values, np.mean, s.n_boot, s.seed, f"{source}|{level}|{metric}")
         rows.append({"source": source, "level": level, "metric": metric, "k": k, "mean": float(values.mean()),
                      "ci_low": lo, "ci_high": hi, "n": len(fake), "n_real": len(real)})  # fmt: skip

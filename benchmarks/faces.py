@@ -125,6 +125,7 @@ from .distribution import (
     compute_section,
     section_entry,
     section_markdown,
+    training_sets_or_note,
     write_section,
 )
 from .figures import save_plot, save_rows, strip, white
@@ -867,17 +868,14 @@ def faces_section(
     training split's identities, each its first ``set_size`` images (the loader's fixed
     choice), embedded one set at a time; ``inception``: :func:`_inception_features` (``fid``
     the network). Returns the section and its manifest entry."""
-    train, note, fingerprint = None, "", None
-    try:
-        train_ds = VGGFace2Sets(
-            data, cfg.train_split, set_size=cfg.set_size, resolution=resolution, crop=cfg.crop,
-            random_views=False, seed=cfg.seed, cache_dir=cache_dir, progress=progress,
-        )  # fmt: skip
-    except ValueError as e:
-        train_ds, note = None, f"split {cfg.train_split!r} of {data} cannot be read ({e})."
+    train, fingerprint = None, None
+    train_ds, note = training_sets_or_note(
+        "faces", data, cfg.train_split, cfg.set_size, resolution, cfg.seed, cache_dir, crop=cfg.crop,
+        progress=progress,
+    )  # fmt: skip
     if train_ds is not None:
         bar = tqdm(range(len(train_ds)), desc="novelty: train sets", unit="set", disable=not progress)
-        train = np.stack([_embed_sets(embedder, train_ds[i]["images"][None, : cfg.set_size])[0] for i in bar])
+        train = np.stack([_embed_sets(embedder, train_ds[i]["images"][None])[0] for i in bar])
         fingerprint = train_ds.fingerprint()
     feature = f"the embedder {embedder.name}'s unit embeddings (D {embedder.dim}, sha256 {embedder_sha[:12]})"
     inputs = SectionInputs(

@@ -97,6 +97,7 @@ from .distribution import (
     compute_section,
     section_entry,
     section_markdown,
+    training_sets_or_note,
     write_section,
 )
 from .figures import save_plot, save_rows, strip, white
@@ -739,19 +740,6 @@ def section_requests(cfg: ShapeNetBenchConfig, count: int) -> list[Request]:
     return requests
 
 
-def open_train_sets(data, cfg: ShapeNetBenchConfig, resolution: int, cache_dir, progress: bool):
-    """The training split's objects with their fixed first ``real_views`` views (the
-    memorisation test's training sets), or (None, why) when the split is not on disk."""
-    try:
-        ds = ShapeNetViews(
-            data, cfg.train_split, categories=cfg.categories or None, set_size=cfg.real_views,
-            resolution=resolution, random_views=False, seed=cfg.seed, cache_dir=cache_dir, progress=progress,
-        )  # fmt: skip
-    except ValueError as e:
-        return None, f"split {cfg.train_split!r} of {data} cannot be read ({e})."
-    return ds, ""
-
-
 @torch.no_grad()
 def shapes_section(
     model: CheckedSetModel, can_sample: bool, occ: OccupancyNetwork, ds: ShapeNetViews, indices: list[int],
@@ -778,7 +766,10 @@ def shapes_section(
             [embed(r.answer(model), sides[r.prior]) for r in bar(requests, "novelty: free sets")]
         )
         free, uniform = codes[: len(codes) // 2], codes[len(codes) // 2 :]
-    train_ds, note = open_train_sets(data, cfg, occ.resolution, cache_dir, progress)
+    train_ds, note = training_sets_or_note(
+        "shapenet", data, cfg.train_split, cfg.real_views, occ.resolution, cfg.seed, cache_dir,
+        categories=cfg.categories or None, progress=progress,
+    )  # fmt: skip
     train = None
     if train_ds is not None:
         train = np.stack(

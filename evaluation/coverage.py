@@ -58,9 +58,11 @@ def kth_neighbour_radius(x, k: int) -> np.ndarray:
     return np.partition(d, k - 1, axis=1)[:, k - 1]
 
 
-def prdc(real, fake, k: int = 5) -> dict[str, float]:
-    """Precision, recall, density and coverage (module docstring) of fake (M, D) against
-    real (N, D), k nearest neighbours."""
+def prdc_per_point(real, fake, k: int = 5) -> dict[str, np.ndarray]:
+    """The per-point values whose means are :func:`prdc`'s figures, fake (M, D) against real
+    (N, D), k nearest neighbours: ``precision`` (M,) 1 if fake j is inside some real ball,
+    ``recall`` (N,) 1 if real i is inside some fake ball, ``density`` (M,) the number of real
+    balls holding fake j over k, ``coverage`` (N,) 1 if real ball i holds some fake."""
     real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"real and fake must be (N, D) and (M, D), got {real.shape} and {fake.shape}")
@@ -70,8 +72,14 @@ def prdc(real, fake, k: int = 5) -> dict[str, float]:
     d = pairwise_distances(real, fake)  # (N, M)
     in_real_ball = d <= r_real[:, None]  # fake j inside real i's ball
     return {
-        "precision": float(in_real_ball.any(axis=0).mean()),
-        "recall": float((d <= r_fake[None, :]).any(axis=1).mean()),
-        "density": float(in_real_ball.sum() / (k * fake.shape[0])),
-        "coverage": float(in_real_ball.any(axis=1).mean()),
+        "precision": in_real_ball.any(axis=0).astype(np.float64),
+        "recall": (d <= r_fake[None, :]).any(axis=1).astype(np.float64),
+        "density": in_real_ball.sum(axis=0) / k,
+        "coverage": in_real_ball.any(axis=1).astype(np.float64),
     }
+
+
+def prdc(real, fake, k: int = 5) -> dict[str, float]:
+    """Precision, recall, density and coverage (module docstring) of fake (M, D) against
+    real (N, D), k nearest neighbours: the means of :func:`prdc_per_point`."""
+    return {name: float(values.mean()) for name, values in prdc_per_point(real, fake, k).items()}

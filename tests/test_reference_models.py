@@ -265,13 +265,12 @@ def test_other_resolution_and_categories(cache):
 
 def test_copy_train_samples_are_the_novelty_sections_training_sets(tiny_shapes, tmp_path):
     """``ref:copy-train`` reconstructs as ``copy`` and samples real sets of the training split,
-    exactly the sets the novelty section reads (:func:`benchmarks.shapenet.open_train_sets`)."""
-    from benchmarks.shapenet import open_train_sets
+    exactly the sets the novelty section reads (:func:`benchmarks.distribution.open_training_sets`)."""
+    from benchmarks.distribution import training_sets_or_note
 
     context = _context("shapenet", tiny_shapes, tmp_path, train_split="train")
     model = reference_model("copy-train", context)
-    cfg = ShapeNetBenchConfig(real_views=4)
-    train, note = open_train_sets(tiny_shapes, cfg, 32, tmp_path, progress=False)
+    train, note = training_sets_or_note("shapenet", tiny_shapes, "train", 4, 32, 0, tmp_path)
     assert note == "" and len(train) == 2
     sets = model.sample(5, 4, "learned", seed=list(range(5)))
     known = {_u8(train[i]["images"]).tobytes() for i in range(len(train))}

@@ -96,6 +96,8 @@ from sdn.data.shapenet import IMAGE_DIR, IMAGE_SUFFIXES, ShapeNetViews, list_cat
 from sdn.data.vggface2 import VGGFace2Sets, read_image_list
 from sdn.seeding import STREAM_LEARNED, STREAM_RECON, STREAM_UNIFORM, set_seeds
 
+from ..distribution import open_training_sets
+
 REFERENCES: dict[str, str] = {
     "oracle": "ceiling: real images of the same object/identity that are not in the input set",
     "copy": "memorisation: the input images themselves, resampled with replacement",
@@ -400,16 +402,14 @@ class CopyTrain(Copy):
         return {**super().describe(), "train_split": self.train_split}
 
     def _train_sets(self, set_size: int):
-        """The training split's loader with ``set_size`` images per set, fixed view choice."""
+        """The training split's loader with ``set_size`` images per set: the novelty section's
+        own (:func:`benchmarks.distribution.open_training_sets`)."""
         if set_size not in self._loaders:
             ix, c = self.index, self.context
-            common = dict(set_size=set_size, resolution=ix.resolution, random_views=False, seed=int(c.seed),
-                          cache_dir=c.cache_dir, progress=False)  # fmt: skip
-            if ix.benchmark == "shapenet":
-                ds = ShapeNetViews(ix.root, self.train_split, categories=c.categories or None, **common)
-            else:
-                ds = VGGFace2Sets(ix.root, self.train_split, crop=ix.crop, **common)
-            self._loaders[set_size] = ds
+            self._loaders[set_size] = open_training_sets(
+                ix.benchmark, ix.root, self.train_split, set_size, ix.resolution, c.seed, c.cache_dir,
+                categories=c.categories or None, crop=ix.crop,
+            )  # fmt: skip
         return self._loaders[set_size]
 
     @torch.no_grad()
