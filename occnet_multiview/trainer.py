@@ -137,7 +137,7 @@ def train_occnet(
     )
     run = open_run(
         out, "occnet", cfg.to_dict(), train_ds.fingerprint(), d, resume, RESUMABLE, data=str(data),
-        leak_check=leak_check,
+        leak_check=leak_check, train_objects=len(train_ds),
     )  # fmt: skip
 
     torch.manual_seed(t.seed)

@@ -80,3 +80,21 @@ def test_nested_training_subsets(sets, tmp_path):
     assert len(ids(3)) == 3 and ids(3) == ids(5)[:3] and len(ids(None)) == 7
     with pytest.raises(ValueError, match="max_per_category"):
         ids(0)
+
+
+def test_unwritten_objects_are_identified_by_their_planned_parameters(sets, tmp_path):
+    """A split listed but not written (``--splits train,val``) still counts: before the fix its
+    objects were identified by name, so a leak into an unwritten test split went unseen."""
+    from sdn.data.overlap import split_signatures
+
+    written = split_signatures(sets["default"], ["test"])
+    root = shutil.copytree(sets["default"], tmp_path / "unwritten")
+    synset = next(p for p in root.iterdir() if p.is_dir())
+    for oid in (synset / "test.lst").read_text().split():
+        shutil.rmtree(synset / oid)
+    assert split_signatures(root, ["test"]) == written  # the same signatures, from generation.json
+    with pytest.raises(ValueError, match=r"shares \d+ objects with the val/test split"):
+        check_disjoint(sets["bigger"], [root])
+    (root / "generation.json").unlink()
+    with pytest.raises(ValueError, match=r"missing and .*generation.json does not exist"):
+        split_signatures(root, ["test"])

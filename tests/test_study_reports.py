@@ -18,7 +18,7 @@ def test_occnet_study_compares_variants_at_the_steps_all_reached(tmp_path):
     for name, steps, ious in variants:
         folder = tmp_path / name
         _run(folder, [{"start_step": 0, "end_step": steps[-1], "wall_s": 2.0 * steps[-1]}],
-             leak_check={"train_objects": 455 if name == "n455" else 2600},
+             train_objects=455 if name == "n455" else 2600, leak_check={"train_objects": 2600},
              best={"best_iou": max(ious), "step": steps[ious.index(max(ious))],
                    "best_threshold": 0.3})  # fmt: skip
         pd.DataFrame({"step": steps, "best_iou": ious, "best_threshold": 0.3}).to_csv(folder / "eval.csv")
@@ -28,6 +28,7 @@ def test_occnet_study_compares_variants_at_the_steps_all_reached(tmp_path):
     assert r.exit_code == 0, r.output
     text = out.read_text()
     assert "| n2600 | train.train_per_category=200 | 2600 | 1500 | 2.00 | 50 | 0.550 (1500, 0.3) |" in text
+    assert "| n455 | train.train_per_category=35 | 455 | 1000 |" in text  # the subset, not the split
     common = text.split("every variant has reached:")[1]
     assert "| step | n455 | n2600 |" in common and "| 1000 | 0.450 | 0.500 |" in common
     assert "| 1500 |" not in common  # n455 never reached 1500

@@ -85,7 +85,7 @@ def variant_record(folder: Path, name: str) -> dict:
     best = run.get("best", {})
     return {
         "variant": name, "overrides": ", ".join(VARIANTS[name]), "steps": int(ev.step.max()),
-        "train_objects": run.get("leak_check", {}).get("train_objects"),
+        "train_objects": run["train_objects"],  # the subset trained on (leak_check's is the whole split)
         "s_per_step": wall / steps if steps else float("nan"), "wall_min": wall / 60,
         "best_iou": best.get("best_iou"), "best_step": best.get("step"),
         "best_threshold": best.get("best_threshold"),

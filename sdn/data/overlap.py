@@ -11,6 +11,11 @@ can. The signature of an object is
   colours still counts as shared: it is the same shape to an OccNet);
 - real ShapeNet (no ``params.json``): its synset and model id (ShapeNet's splits are by id).
 
+An object listed in a split but not written (``sdn-bench data shapes --splits train,val``
+lists the test split without writing it) is identified by the parameters its root's
+``generation.json`` says the generator draws for it; a missing object folder in a root
+without that record is an error, never a silent fallback to its name.
+
 :func:`check_disjoint` is what the trainers call before training.
 """
 
@@ -33,9 +38,28 @@ def object_signature(obj: Path) -> str:
             record = json.loads(params.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{params}: not valid JSON ({e})") from None
-        what = {"synset": obj.parent.name, "params": record.get("params")}
-        return "params:" + hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+        return _params_signature(obj.parent.name, record.get("params"))
     return f"id:{obj.parent.name}/{obj.name}"
+
+
+def _params_signature(synset: str, params) -> str:
+    what = {"synset": synset, "params": params}
+    return "params:" + hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _planned_signatures(root: Path, synset: str) -> dict[str, str]:
+    """model id -> signature of every object ``root``'s generation record makes in ``synset``."""
+    from .synthetic_shapes.generate import ShapesConfig, planned_params
+
+    record = root / "generation.json"
+    if not record.is_file():
+        raise ValueError(
+            f"{root}/{synset}: objects listed in a split are missing and {record} does not exist, "
+            "so they cannot be identified: write them (sdn-bench data shapes --splits ...) "
+            "or restore the record"
+        )
+    cfg = ShapesConfig(**json.loads(record.read_text())["config"])
+    return {oid: _params_signature(synset, p) for oid, p in planned_params(cfg, synset).items()}
 
 
 def split_signatures(root: str | os.PathLike, splits: Iterable[str]) -> dict[str, str]:
@@ -47,9 +71,21 @@ def split_signatures(root: str | os.PathLike, splits: Iterable[str]) -> dict[str
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         for synset in list_categories(root):
             lst = root / synset / f"{split}.lst"
-            if lst.is_file():
-                for oid in read_list(lst):
-                    out[object_signature(root / synset / oid)] = f"{split}:{synset}/{oid}"
+            if not lst.is_file():
+                continue
+            planned = None
+            for oid in read_list(lst):
+                obj = root / synset / oid
+                if obj.is_dir():
+                    signature = object_signature(obj)
+                else:
+                    planned = planned if planned is not None else _planned_signatures(root, synset)
+                    if oid not in planned:
+                        raise ValueError(
+                            f"{lst} lists {oid}, which is neither written nor made by {root}/generation.json"
+                        )
+                    signature = planned[oid]
+                out[signature] = f"{split}:{synset}/{oid}"
     return out
 
 

@@ -124,6 +124,18 @@ def build_object(cfg: ShapesConfig, category: Category, index: int):
     return ns, params, _palette(rng_palette)
 
 
+def planned_params(cfg: ShapesConfig, synset: str) -> dict[str, dict]:
+    """model id -> family parameters (as ``params.json`` records them) of every object that
+    ``cfg`` makes in ``synset``, whether written or not: drawn without building the geometry."""
+    if synset not in BY_SYNSET:
+        raise ValueError(f"unknown synset {synset!r}; the generator knows {', '.join(BY_SYNSET)}")
+    out = {}
+    for index in range(cfg.objects_per_category):
+        _, params = BY_SYNSET[synset].build(_streams(cfg.seed, synset, index)[0])
+        out[object_id(cfg.seed, synset, index)] = json.loads(json.dumps(params))
+    return out
+
+
 def write_object(cfg: ShapesConfig, category: Category, index: int, root: Path) -> bool:
     """Generate object ``index`` of ``category`` under ``root``; False if it already exists."""
     oid = object_id(cfg.seed, category.synset, index)
