@@ -32,6 +32,7 @@ def test_occnet_study_compares_variants_at_the_steps_all_reached(tmp_path):
     common = text.split("every variant has reached:")[1]
     assert "| step | n455 | n2600 |" in common and "| 1000 | 0.450 | 0.500 |" in common
     assert "| 1500 |" not in common  # n455 never reached 1500
+    assert (tmp_path / "doc.png").is_file() and "![validation IoU against steps](doc.png)" in text
     # A variant whose run folder is gone is reported from its committed record.
     occnet_study.store_record(records, occnet_study.variant_record(tmp_path / "n455", "n455"))
     (tmp_path / "n455" / "eval.csv").unlink()

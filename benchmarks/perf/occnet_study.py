@@ -15,7 +15,8 @@ exactly from its run folder) and then stores the variant's figures in the commit
 ``docs/occnet-study-runs.json`` (validation IoU per evaluated step, steps, wall time, best),
 so that a study outlives the machine its run folders were on; ``report`` writes
 ``docs/occnet-study.md`` from the records (refreshed from any run folder present):
-validation IoU at the steps every variant has reached, each variant's best and its s/step.
+validation IoU at the steps every variant has reached, each variant's best and its s/step,
+and the learning curves beside it (``docs/occnet-study.png``).
 """
 
 from __future__ import annotations
@@ -124,6 +125,26 @@ def _variant_rows(work: Path, records_path: Path) -> tuple[pd.DataFrame, list[di
     return (pd.concat(evals) if evals else pd.DataFrame()), facts
 
 
+def plot_curves(ev: pd.DataFrame, out: Path) -> Path:
+    """Validation IoU (best threshold) against steps, one line per variant of ``ev``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..figures import save_plot
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, g in ev.groupby("variant", sort=False):
+        ax.plot(g.step, g.best_iou, marker="o", label=name)
+    ax.set(xlabel="training step", ylabel="validation IoU (best threshold)", title="OccNet study")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_plot(fig, out)
+    plt.close(fig)
+    return out
+
+
 @main.command()
 @click.option("--work", default="runs/occnet-study", show_default=True)
 @click.option("--out", default="docs/occnet-study.md", show_default=True)
@@ -157,6 +178,8 @@ def report(work, out, records):
     lines += ["", "Validation IoU (best threshold) at the steps every variant has reached:", ""]
     lines += ["| step | " + " | ".join(wide.columns) + " |", "|---:|" + "---:|" * len(wide.columns)]
     lines += [f"| {s} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for s, row in wide.iterrows()]
+    curves = plot_curves(ev, Path(out).with_suffix(".png"))
+    lines += ["", f"![validation IoU against steps]({curves.name})"]
     atomic_write_text(out, "\n".join(lines) + "\n")
     click.echo(f"wrote {out}")
 
