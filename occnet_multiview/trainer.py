@@ -69,10 +69,32 @@ def _views(ds: ShapeNetViews, indices, epoch: int) -> torch.Tensor:
     return torch.stack([ds[int(i)]["images"] for i in indices])  # (B, K, 3, H, W)
 
 
+def validation_dataset(data, cfg: OccNetConfig, cache_dir=None, progress: bool = True) -> ShapeNetViews:
+    """The validation split as the trainer scores it: one fixed view per object."""
+    return ShapeNetViews(
+        data,
+        "val",
+        set_size=1,
+        resolution=cfg.model.resolution,
+        random_views=False,
+        seed=cfg.train.seed,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+
+
+def validation_picks(n_objects: int, val_objects: int) -> np.ndarray:
+    """Indices of the validated objects: ``val_objects`` (0 = all) spread evenly over the split."""
+    n = n_objects if val_objects == 0 else min(val_objects, n_objects)
+    return np.linspace(0, n_objects - 1, n).round().astype(int)
+
+
 @torch.no_grad()
-def validation_iou(model: OccupancyNetwork, val: ShapeNetViews, cache: PointCache, picks, thresholds) -> dict:
-    """Mean occupancy IoU over the picked validation objects from one fixed view, at each
-    threshold: {"iou@0.2": ..., ..., "best_threshold": t, "best_iou": ...}."""
+def validation_object_ious(
+    model: OccupancyNetwork, val: ShapeNetViews, cache: PointCache, picks, thresholds
+) -> dict[float, np.ndarray]:
+    """{threshold: (len(picks),) occupancy IoU of each picked validation object}, predicted
+    from one fixed view over the first ``VAL_POINTS`` of its uniform points."""
     was = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -86,7 +108,15 @@ def validation_iou(model: OccupancyNetwork, val: ShapeNetViews, cache: PointCach
                 ious[t].append(occupancy_iou(prob >= t, occ[:VAL_POINTS]))
     finally:
         model.train(was)
-    out = {f"iou@{t:g}": float(np.mean(v)) for t, v in ious.items()}
+    return {t: np.asarray(v, dtype=float) for t, v in ious.items()}
+
+
+def validation_iou(model: OccupancyNetwork, val: ShapeNetViews, cache: PointCache, picks, thresholds) -> dict:
+    """Mean occupancy IoU over the picked validation objects (:func:`validation_object_ious`)
+    at each threshold: {"iou@0.2": ..., ..., "best_threshold": t, "best_iou": ...}, the best
+    threshold being the one of highest mean IoU."""
+    per = validation_object_ious(model, val, cache, picks, thresholds)
+    out = {f"iou@{t:g}": float(np.mean(v)) for t, v in per.items()}
     best = max(thresholds, key=lambda t: out[f"iou@{t:g}"])
     out["best_threshold"], out["best_iou"] = float(best), out[f"iou@{best:g}"]
     return out
@@ -125,16 +155,7 @@ def train_occnet(
         progress=show,
         max_per_category=t.train_per_category or None,
     )
-    val_ds = ShapeNetViews(
-        data,
-        "val",
-        set_size=1,
-        resolution=m.resolution,
-        random_views=False,
-        seed=t.seed,
-        cache_dir=cache_dir,
-        progress=show,
-    )
+    val_ds = validation_dataset(data, cfg, cache_dir, show)
     run = open_run(
         out, "occnet", cfg.to_dict(), train_ds.fingerprint(), d, resume, RESUMABLE, data=str(data),
         leak_check=leak_check, train_objects=len(train_ds),
@@ -158,8 +179,7 @@ def train_occnet(
         start = run.resumed["step"]
         set_rng_state(run.resumed["rng_ranks"][d.rank])
     cache, val_cache = PointCache(train_ds), PointCache(val_ds)
-    n_val = len(val_ds) if t.val_objects == 0 else min(t.val_objects, len(val_ds))
-    picks = np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)
+    picks = validation_picks(len(val_ds), t.val_objects)
     metrics = evals = None
     if d.main:
         metrics = CsvLog(run.out / "metrics.csv", METRIC_FIELDS, start if resume else None)

@@ -57,3 +57,42 @@ def test_sdn_search_reports_the_best_selection_score_and_missing_intervals(tmp_p
     line = next(x for x in out.read_text().splitlines() if x.startswith("| wide-s0"))
     assert line.startswith("| wide-s0 | 2000 | 50 | 1.50 | 2000 | 0.300 | 0.500 / 0.40 [0.30, 0.50] ")
     assert "0.600 / 0.20 [n too small]" in line
+
+
+def test_final_objects_agree_with_the_trainers_validation(tiny_shapes, tmp_path):
+    """The per-object IoUs behind the paired comparison average to the trainer's eval.csv figure."""
+    from occnet_multiview.config import occnet_preset
+    from occnet_multiview.trainer import train_occnet
+    from sdn.config import apply_overrides
+
+    overrides = ["train.steps=3", "train.eval_every=3", "train.checkpoint_every=3", "train.precision=fp32"]
+    cfg = apply_overrides(occnet_preset("tiny"), overrides)
+    train_occnet(tiny_shapes, cfg, tmp_path / "run", progress=False, cache_dir=tmp_path / "c")
+    last = pd.read_csv(tmp_path / "run" / "eval.csv").iloc[-1]
+    fo = occnet_study.final_objects(tmp_path / "run", str(tiny_shapes))
+    assert fo["step"] == 3 and fo["threshold"] == last.best_threshold
+    assert len(fo["iou"]) == len(fo["objects"]) == len(fo["categories"]) > 0
+    assert abs(sum(fo["iou"]) / len(fo["iou"]) - last.best_iou) < 1e-5
+
+
+def _facts(name, step, ious, categories):
+    objects = [f"{c}/{i}" for i, c in enumerate(categories)]
+    return {"variant": name, "final_objects": {"step": step, "threshold": 0.2, "objects": objects,
+                                               "categories": categories, "iou": ious}}  # fmt: skip
+
+
+def test_paired_rows_against_a_hand_worked_difference():
+    cats = ["a"] * 4 + ["b"] * 4
+    ref = [0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5, 0.5]
+    plus = [x + 0.1 for x in ref[:4]] + [x + 0.3 for x in ref[4:]]  # category means +0.1 and +0.3
+    rows = occnet_study.paired_rows([
+        _facts("n455", 100, ref, cats), _facts("n2600", 100, plus, cats),
+        _facts("late", 200, plus, cats), {"variant": "no-objects"},
+    ])  # fmt: skip
+    assert [r["variant"] for r in rows] == ["n2600"]  # another step, or no per-object figures: left out
+    r = rows[0]
+    assert r["reference"] == "n455" and r["n"] == 8 and abs(r["diff"] - 0.2) < 1e-12
+    assert abs(r["ci_low"] - 0.2) < 1e-9 and abs(r["ci_high"] - 0.2) < 1e-9  # constant within categories
+    few = occnet_study.paired_rows([_facts("x", 1, ref[:4], ["a", "a", "b", "b"]),
+                                    _facts("y", 1, plus[:4], ["a", "a", "b", "b"])])  # fmt: skip
+    assert abs(few[0]["diff"] - 0.1) < 1e-12 and few[0]["ci_low"] != few[0]["ci_low"]  # NaN: n too small

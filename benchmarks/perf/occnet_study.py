@@ -27,11 +27,21 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from occnet_multiview.config import occnet_preset
-from occnet_multiview.trainer import train_occnet
+from occnet_multiview.config import OccNetConfig, occnet_preset
+from occnet_multiview.model import OccupancyNetwork
+from occnet_multiview.trainer import (
+    VAL_POINTS,
+    PointCache,
+    train_occnet,
+    validation_dataset,
+    validation_object_ious,
+    validation_picks,
+)
+from sdn.checkpoint import load_checkpoint
 from sdn.config import apply_overrides
 from sdn.io import atomic_write_text
 
+from ..shapenet import bootstrap_summary
 from .sdn_ablation import run_totals
 
 VARIANTS = {  # name -> overrides of the cpu-32 preset
@@ -78,14 +88,37 @@ def train(variant, minutes, steps, data, held_out, work, records):
     out = Path(work) / variant
     cfg = variant_config(variant, minutes, steps)
     record = train_occnet(data, cfg, out, resume=(out / "checkpoint.pt").is_file(), held_out=[held_out])
-    store_record(Path(records), variant_record(out, variant))
+    store_record(Path(records), variant_record(out, variant, data))
     best = record.get("best", {})
     iou = best.get("best_iou", float("nan"))
     click.echo(f"{variant}: best validation IoU {iou:.3f} at step {best.get('step')}")
 
 
-def variant_record(folder: Path, name: str) -> dict:
-    """A variant's figures from its run folder: facts and its validation IoU per step."""
+def final_objects(folder: Path, data: str) -> dict:
+    """Per-object validation IoU of the run folder's last checkpoint, at the threshold of
+    highest mean IoU there, on the objects and view its trainer validates: {"step",
+    "threshold", "objects" (synset/model id), "categories", "iou"}. The paired comparison of
+    variants at one step rests on these (the trainer's eval.csv holds means only)."""
+    ckpt = load_checkpoint(folder / "checkpoint.pt", kind="occnet")
+    cfg = OccNetConfig.from_dict(ckpt["config"])
+    model = OccupancyNetwork(cfg)
+    model.load_state_dict(ckpt["model"])
+    val = validation_dataset(data, cfg, progress=False)
+    picks = validation_picks(len(val), cfg.train.val_objects)
+    per = validation_object_ious(model, val, PointCache(val), picks, cfg.train.thresholds)
+    best = max(per, key=lambda t: per[t].mean())
+    objs = [val.objects[int(i)] for i in picks]
+    return {
+        "step": int(ckpt["step"]), "threshold": float(best),
+        "objects": [f"{o.synset}/{o.object_id}" for o in objs], "categories": [o.synset for o in objs],
+        "iou": [round(float(x), 6) for x in per[best]],
+    }  # fmt: skip
+
+
+def variant_record(folder: Path, name: str, data: str | None = None) -> dict:
+    """A variant's figures from its run folder: facts, its validation IoU per step and, when
+    ``data`` is given, its last checkpoint's per-object IoU (:func:`final_objects`; else the
+    stored record's, if any)."""
     ev = pd.read_csv(folder / "eval.csv")
     run = json.loads((folder / "run.json").read_text())
     steps, wall = run_totals(folder)
@@ -98,6 +131,7 @@ def variant_record(folder: Path, name: str) -> dict:
         "best_threshold": best.get("best_threshold"),
         "eval": [[int(r.step), float(r.best_iou), float(r.best_threshold)] for r in ev.itertuples()],
         "source": f"run folder {folder}",
+        **({"final_objects": final_objects(folder, data)} if data is not None else {}),
     }  # fmt: skip
 
 
@@ -119,8 +153,8 @@ def _variant_rows(work: Path, records_path: Path) -> tuple[pd.DataFrame, list[di
     evals, facts = [], []
     for name in VARIANTS:
         folder = work / name
-        if (folder / "eval.csv").is_file():
-            record = variant_record(folder, name)
+        if (folder / "eval.csv").is_file():  # the stored per-object IoUs stay (their step says when)
+            record = {**records.get(name, {}), **variant_record(folder, name)}
         elif name in records:
             record = records[name]
         else:
@@ -152,6 +186,45 @@ def plot_curves(ev: pd.DataFrame, out: Path) -> Path:
 
 
 @main.command()
+@click.option("--data", default="data/shapes-large-s1", show_default=True)
+@click.option("--work", default="runs/occnet-study", show_default=True)
+@click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
+def objects(data, work, records):
+    """Store the per-object validation IoU of every run folder's last checkpoint in the records
+    (``train`` does it after each sitting; this is for folders trained before it did)."""
+    for name in VARIANTS:
+        folder = Path(work) / name
+        if (folder / "checkpoint.pt").is_file():
+            store_record(Path(records), variant_record(folder, name, data))
+            click.echo(f"{name}: per-object IoU stored")
+
+
+def paired_rows(facts: list[dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:
+    """Each variant's mean validation IoU minus the first variant's, paired over the same
+    objects at the same step (``final_objects``), with the 95 % percentile bootstrap interval
+    of the mean of the per-category mean differences (objects resampled within each category,
+    :func:`benchmarks.shapenet.bootstrap_summary`; no interval under 3 objects a category).
+    Variants without per-object figures, or at another step or on other objects, are left out."""
+    have = [f for f in facts if "final_objects" in f]
+    if len(have) < 2:
+        return []
+    ref = have[0]["final_objects"]
+    rows = []
+    for f in have[1:]:
+        fo = f["final_objects"]
+        if fo["step"] != ref["step"] or fo["objects"] != ref["objects"]:
+            continue
+        diff = pd.DataFrame({"category": fo["categories"], "d": pd.Series(fo["iou"]) - pd.Series(ref["iou"])})
+        overall = bootstrap_summary(diff, "d", n_boot, seed)[-1]
+        rows.append({
+            "variant": f["variant"], "reference": have[0]["variant"], "step": fo["step"],
+            "n": len(fo["iou"]), "diff": overall["mean"], "ci_low": overall["ci_low"],
+            "ci_high": overall["ci_high"],
+        })  # fmt: skip
+    return rows
+
+
+@main.command()
 @click.option("--work", default="runs/occnet-study", show_default=True)
 @click.option("--out", default="docs/occnet-study.md", show_default=True)
 @click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
@@ -165,7 +238,7 @@ def report(work, out, records):
         "",
         "`python -m benchmarks.perf.occnet_study report` (module docstring: data, variants, sittings). "
         "Validation: 130 objects of `data/shapes-large-s1`'s val split (seed 1, disjoint from "
-        "`data/shapes-default`), one view, 100k points each (the first 100k of points.npz), the mean "
+        f"`data/shapes-default`), one view, the first {VAL_POINTS // 1000}k uniform points of each, the mean "
         f"IoU at the best of thresholds {THRESHOLDS}. No test split is read. Figures from "
         "`docs/occnet-study-runs.json` (each variant's source says where they were read).",
         "",
@@ -188,6 +261,16 @@ def report(work, out, records):
         f"| {s} | " + " | ".join("-" if pd.isna(v) else f"{v:.3f}" for v in row) + " |"
         for s, row in wide.iterrows()
     ]
+    paired = paired_rows(facts)
+    if paired:
+        lines += [
+            "", f"Paired differences at step {paired[0]['step']} (last checkpoints, each at its own best "
+            f"threshold; {paired[0]['n']} objects, 95 % bootstrap interval within categories):", "",
+            "| variant | minus | mean IoU difference | 95 % interval |", "|---|---|---:|---|",
+        ]  # fmt: skip
+        for r in paired:
+            ci = "n too small" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+            lines.append(f"| {r['variant']} | {r['reference']} | {r['diff']:+.3f} | {ci} |")
     curves = plot_curves(ev, Path(out).with_suffix(".png"))
     lines += ["", f"![validation IoU against steps]({curves.name})"]
     atomic_write_text(out, "\n".join(lines) + "\n")
