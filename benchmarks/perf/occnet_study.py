@@ -70,6 +70,12 @@ def variant_config(name: str, minutes: float, steps: int = 100_000):
     return apply_overrides(occnet_preset("cpu-32"), overrides)
 
 
+work_option = click.option("--work", default="runs/occnet-study", show_default=True, help="Run folders.")
+records_option = click.option(
+    "--records", default=str(RECORDS), show_default=True, help="The committed records file."
+)
+
+
 @click.group()
 def main():
     """Train the study's variants in sittings, then report."""
@@ -81,8 +87,8 @@ def main():
 @click.option("--steps", default=100_000, show_default=True, type=int, help="Stop at this step.")
 @click.option("--data", default="data/shapes-large-s1", show_default=True)
 @click.option("--held-out", default="data/shapes-default", show_default=True, help="Must share no object.")
-@click.option("--work", default="runs/occnet-study", show_default=True)
-@click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
+@work_option
+@records_option
 def train(variant, minutes, steps, data, held_out, work, records):
     """One sitting of one variant (resumed when its run folder exists), then its record."""
     out = Path(work) / variant
@@ -187,8 +193,8 @@ def plot_curves(ev: pd.DataFrame, out: Path) -> Path:
 
 @main.command()
 @click.option("--data", default="data/shapes-large-s1", show_default=True)
-@click.option("--work", default="runs/occnet-study", show_default=True)
-@click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
+@work_option
+@records_option
 def objects(data, work, records):
     """Store the per-object validation IoU of every run folder's last checkpoint in the records
     (``train`` does it after each sitting; this is for folders trained before it did)."""
@@ -225,9 +231,9 @@ def paired_rows(facts: list[dict], n_boot: int = 2000, seed: int = 0) -> list[di
 
 
 @main.command()
-@click.option("--work", default="runs/occnet-study", show_default=True)
+@work_option
 @click.option("--out", default="docs/occnet-study.md", show_default=True)
-@click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
+@records_option
 def report(work, out, records):
     """docs/occnet-study.md from the variants trained so far (run folders, else records)."""
     ev, facts = _variant_rows(Path(work), Path(records))
