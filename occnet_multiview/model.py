@@ -159,7 +159,12 @@ class OccupancyNetwork(nn.Module):
         """Rebuild the network from a checkpoint of kind ``occnet`` alone; eval mode."""
         from sdn.checkpoint import load_checkpoint
 
-        ckpt = load_checkpoint(path, kind="occnet", map_location=map_location)
+        return cls.from_state(load_checkpoint(path, kind="occnet", map_location=map_location))
+
+    @classmethod
+    def from_state(cls, ckpt: dict) -> OccupancyNetwork:
+        """Rebuild the network from a loaded ``occnet`` checkpoint (:func:`sdn.checkpoint.load_checkpoint`),
+        for callers that need its other entries too; eval mode."""
         model = cls(OccNetConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["model"])
         model.threshold = float(ckpt.get("threshold", 0.2))

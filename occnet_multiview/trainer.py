@@ -111,13 +111,19 @@ def validation_object_ious(
     return {t: np.asarray(v, dtype=float) for t, v in ious.items()}
 
 
+def best_threshold(per_object: dict[float, np.ndarray]) -> float:
+    """The threshold of highest mean IoU in ``per_object`` (:func:`validation_object_ious`);
+    the first in grid order among equals."""
+    return max(per_object, key=lambda t: float(np.mean(per_object[t])))
+
+
 def validation_iou(model: OccupancyNetwork, val: ShapeNetViews, cache: PointCache, picks, thresholds) -> dict:
     """Mean occupancy IoU over the picked validation objects (:func:`validation_object_ious`)
     at each threshold: {"iou@0.2": ..., ..., "best_threshold": t, "best_iou": ...}, the best
     threshold being the one of highest mean IoU."""
     per = validation_object_ious(model, val, cache, picks, thresholds)
     out = {f"iou@{t:g}": float(np.mean(v)) for t, v in per.items()}
-    best = max(thresholds, key=lambda t: out[f"iou@{t:g}"])
+    best = best_threshold(per)
     out["best_threshold"], out["best_iou"] = float(best), out[f"iou@{best:g}"]
     return out
 

@@ -27,11 +27,12 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from occnet_multiview.config import OccNetConfig, occnet_preset
+from occnet_multiview.config import occnet_preset
 from occnet_multiview.model import OccupancyNetwork
 from occnet_multiview.trainer import (
     VAL_POINTS,
     PointCache,
+    best_threshold,
     train_occnet,
     validation_dataset,
     validation_object_ious,
@@ -106,13 +107,12 @@ def final_objects(folder: Path, data: str) -> dict:
     "threshold", "objects" (synset/model id), "categories", "iou"}. The paired comparison of
     variants at one step rests on these (the trainer's eval.csv holds means only)."""
     ckpt = load_checkpoint(folder / "checkpoint.pt", kind="occnet")
-    cfg = OccNetConfig.from_dict(ckpt["config"])
-    model = OccupancyNetwork(cfg)
-    model.load_state_dict(ckpt["model"])
+    model = OccupancyNetwork.from_state(ckpt)
+    cfg = model.cfg
     val = validation_dataset(data, cfg, progress=False)
     picks = validation_picks(len(val), cfg.train.val_objects)
     per = validation_object_ious(model, val, PointCache(val), picks, cfg.train.thresholds)
-    best = max(per, key=lambda t: per[t].mean())
+    best = best_threshold(per)
     objs = [val.objects[int(i)] for i in picks]
     return {
         "step": int(ckpt["step"]), "threshold": float(best),
