@@ -69,12 +69,17 @@ def _views(ds: ShapeNetViews, indices, epoch: int) -> torch.Tensor:
     return torch.stack([ds[int(i)]["images"] for i in indices])  # (B, K, 3, H, W)
 
 
-def validation_dataset(data, cfg: OccNetConfig, cache_dir=None, progress: bool = True) -> ShapeNetViews:
-    """The validation split as the trainer scores it: one fixed view per object."""
+def validation_dataset(
+    data, cfg: OccNetConfig, cache_dir=None, progress: bool = True, views: int = 1
+) -> ShapeNetViews:
+    """The validation split with ``views`` fixed views per object (the trainer scores one).
+    The views of an object are nested: its first ``k`` views are the same for every
+    ``views >= k`` (:meth:`ShapeNetViews.view_choice`), so 1 and 4 pooled views compare the
+    same first view with and without three more."""
     return ShapeNetViews(
         data,
         "val",
-        set_size=1,
+        set_size=views,
         resolution=cfg.model.resolution,
         random_views=False,
         seed=cfg.train.seed,
@@ -94,7 +99,8 @@ def validation_object_ious(
     model: OccupancyNetwork, val: ShapeNetViews, cache: PointCache, picks, thresholds
 ) -> dict[float, np.ndarray]:
     """{threshold: (len(picks),) occupancy IoU of each picked validation object}, predicted
-    from one fixed view over the first ``VAL_POINTS`` of its uniform points."""
+    from the fixed views of ``val`` (:func:`validation_dataset`; codes average-pooled when
+    there are several) over the first ``VAL_POINTS`` of its uniform points."""
     was = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -59,40 +59,84 @@ def test_sdn_search_reports_the_best_selection_score_and_missing_intervals(tmp_p
     assert "0.600 / 0.20 [n too small]" in line
 
 
-def test_final_objects_agree_with_the_trainers_validation(tiny_shapes, tmp_path):
-    """The per-object IoUs behind the paired comparison average to the trainer's eval.csv figure."""
+def test_checkpoint_objects_agree_with_the_trainers_validation(tiny_shapes, tmp_path):
+    """The single-view per-object IoUs behind the paired comparison average to the trainer's
+    eval.csv figure (same objects, same thresholds); 4 pooled views are scored beside them."""
     from occnet_multiview.config import occnet_preset
     from occnet_multiview.trainer import train_occnet
     from sdn.config import apply_overrides
 
-    overrides = ["train.steps=3", "train.eval_every=3", "train.checkpoint_every=3", "train.precision=fp32"]
+    overrides = ["train.steps=3", "train.eval_every=3", "train.checkpoint_every=3", "train.precision=fp32",
+                 "train.val_objects=0", f"train.thresholds={occnet_study.THRESHOLDS}"]  # fmt: skip
     cfg = apply_overrides(occnet_preset("tiny"), overrides)
     train_occnet(tiny_shapes, cfg, tmp_path / "run", progress=False, cache_dir=tmp_path / "c")
     last = pd.read_csv(tmp_path / "run" / "eval.csv").iloc[-1]
-    fo = occnet_study.final_objects(tmp_path / "run", str(tiny_shapes))
-    assert fo["step"] == 3 and fo["threshold"] == last.best_threshold
-    assert len(fo["iou"]) == len(fo["objects"]) == len(fo["categories"]) > 0
-    assert abs(sum(fo["iou"]) / len(fo["iou"]) - last.best_iou) < 1e-5
+    e = occnet_study.checkpoint_objects(tmp_path / "run" / "checkpoint.pt", str(tiny_shapes))
+    one, four = e["views"]["1"], e["views"]["4"]
+    assert e["step"] == 3 and one["threshold"] == last.best_threshold
+    assert len(one["iou"]) == len(four["iou"]) == len(e["objects"]) == len(e["categories"]) > 0
+    assert abs(sum(one["iou"]) / len(one["iou"]) - last.best_iou) < 1e-5
 
 
-def _facts(name, step, ious, categories):
+def test_pooled_validation_views_extend_the_single_view(tiny_shapes, tmp_path):
+    from occnet_multiview.config import occnet_preset
+    from occnet_multiview.trainer import validation_dataset
+
+    cfg = occnet_preset("tiny")
+    one = validation_dataset(tiny_shapes, cfg, tmp_path, progress=False)
+    four = validation_dataset(tiny_shapes, cfg, tmp_path, progress=False, views=4)
+    for i in range(len(one)):
+        v1, v4 = one.view_choice(i), four.view_choice(i)
+        assert len(v4) == len(set(v4.tolist())) == 4 and v4[0] == v1[0]
+
+
+def _entry(step, ious, categories, views="1"):
     objects = [f"{c}/{i}" for i, c in enumerate(categories)]
-    return {"variant": name, "final_objects": {"step": step, "threshold": 0.2, "objects": objects,
-                                               "categories": categories, "iou": ious}}  # fmt: skip
+    return {"step": step, "objects": objects, "categories": categories,
+            "views": {views: {"threshold": 0.2, "iou": ious}}}  # fmt: skip
+
+
+CATS = ["a"] * 4 + ["b"] * 4
+REF = [0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5, 0.5]
+PLUS = [x + 0.1 for x in REF[:4]] + [x + 0.3 for x in REF[4:]]  # category means +0.1 and +0.3
 
 
 def test_paired_rows_against_a_hand_worked_difference():
-    cats = ["a"] * 4 + ["b"] * 4
-    ref = [0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5, 0.5]
-    plus = [x + 0.1 for x in ref[:4]] + [x + 0.3 for x in ref[4:]]  # category means +0.1 and +0.3
-    rows = occnet_study.paired_rows([
-        _facts("n455", 100, ref, cats), _facts("n2600", 100, plus, cats),
-        _facts("late", 200, plus, cats), {"variant": "no-objects"},
-    ])  # fmt: skip
-    assert [r["variant"] for r in rows] == ["n2600"]  # another step, or no per-object figures: left out
+    other_objects = {**_entry(100, PLUS, CATS), "objects": [f"x/{i}" for i in range(8)]}
+    rows = occnet_study.paired_rows(
+        [("n2600", _entry(100, PLUS, CATS)), ("elsewhere", other_objects),
+         ("k4", _entry(100, PLUS, CATS, "4"))],
+        ("n455", _entry(100, REF, CATS)),
+    )
+    assert [r["variant"] for r in rows] == ["n2600"]  # other objects, or views the reference lacks: left out
     r = rows[0]
-    assert r["reference"] == "n455" and r["n"] == 8 and abs(r["diff"] - 0.2) < 1e-12
+    assert r["reference"] == "n455" and r["views"] == "1" and r["n"] == 8 and abs(r["diff"] - 0.2) < 1e-12
     assert abs(r["ci_low"] - 0.2) < 1e-9 and abs(r["ci_high"] - 0.2) < 1e-9  # constant within categories
-    few = occnet_study.paired_rows([_facts("x", 1, ref[:4], ["a", "a", "b", "b"]),
-                                    _facts("y", 1, plus[:4], ["a", "a", "b", "b"])])  # fmt: skip
-    assert abs(few[0]["diff"] - 0.1) < 1e-12 and few[0]["ci_low"] != few[0]["ci_low"]  # NaN: n too small
+    few = occnet_study.paired_difference(_entry(1, PLUS[:4], ["a", "a", "b", "b"]),
+                                         _entry(1, REF[:4], ["a", "a", "b", "b"]), "1")  # fmt: skip
+    assert abs(few["diff"] - 0.1) < 1e-12 and few["ci_low"] != few["ci_low"]  # NaN: n too small
+
+
+def test_pooling_gain_is_the_paired_difference_of_4_views_and_1():
+    e = _entry(100, REF, CATS)
+    e["views"]["4"] = {"threshold": 0.3, "iou": PLUS}
+    g = occnet_study.pooling_gain(e)
+    assert g["n"] == 8 and abs(g["diff"] - 0.2) < 1e-12
+    assert occnet_study.pooling_gain(_entry(100, REF, CATS)) is None
+
+
+def test_records_keep_the_per_object_figures_of_earlier_steps(tmp_path):
+    records = tmp_path / "records.json"
+    for step, ious in ((100, REF), (200, PLUS)):
+        occnet_study.store_record(records, {"variant": "n455", "steps": step,
+                                            "objects": {str(step): _entry(step, ious, CATS)}})  # fmt: skip
+    stored = occnet_study.load_records(records)["n455"]
+    assert stored["steps"] == 200 and sorted(stored["objects"]) == ["100", "200"]
+    lines = "\n".join(occnet_study.comparison_lines(
+        [stored, {"variant": "n2600", "objects": {"200": _entry(200, REF, CATS)}}],
+        {"variant": "shipped", "objects": {"6000": _entry(6000, REF, CATS)}},
+    ))  # fmt: skip
+    assert "Paired differences at step 200:" in lines and "Paired differences at step 100:" not in lines
+    assert "| n2600 | n455 | 200 | 1 | 8 | -0.200 | [-0.200, -0.200] |" in lines
+    assert "| n455 | shipped | 200 | 1 | 8 | +0.200 |" in lines  # the last scored step against the shipped
+    assert "| n455 | 100 | 0.375 (0.2) | - | - |" in lines

@@ -2,6 +2,7 @@
 number of training objects and against views per training sample, at equal steps.
 
     python -m benchmarks.perf.occnet_study train --variant n2600 --minutes 50
+    python -m benchmarks.perf.occnet_study shipped
     python -m benchmarks.perf.occnet_study report
 
 Every variant trains the ``cpu-32`` OccNet on nested subsets of one leak-free set
@@ -17,6 +18,13 @@ so that a study outlives the machine its run folders were on; ``report`` writes
 ``docs/occnet-study.md`` from the records (refreshed from any run folder present):
 validation IoU at every evaluated step, each variant's best and its s/step,
 and the learning curves beside it (``docs/occnet-study.png``).
+
+The paired comparisons rest on per-object IoUs of checkpoints (:func:`checkpoint_objects`),
+from 1 fixed view and from 4 pooled ones (the benchmark meshes pooled views, and a variant
+trained on 4 views a sample is judged fairly there only), kept in the records for every step
+scored: ``train`` scores the last checkpoint of each sitting, ``objects`` a run folder's or a
+saved copy's, and ``shipped`` the shipped OccNet on the same objects and thresholds, the
+model a variant has to beat to replace it.
 """
 
 from __future__ import annotations
@@ -55,8 +63,10 @@ RECORDS = Path("docs/occnet-study-runs.json")  # the committed figures of every 
 # Thresholds below OccNet's 0.2 too: early in training the best one sat at 0.2, the edge of
 # the default grid (0.2-0.5), so the grid could not say where the optimum was.
 THRESHOLDS = "0.1,0.15,0.2,0.3,0.4,0.5"
+VAL_OBJECTS = 130  # validation objects of data/shapes-large-s1 (of 390), spread over its val split
+VIEWS = (1, 4)  # pooled views per validated object (the trainer validates on 1)
 COMMON = [
-    "train.val_objects=130", "train.eval_every=500", "train.checkpoint_every=250",
+    f"train.val_objects={VAL_OBJECTS}", "train.eval_every=500", "train.checkpoint_every=250",
     f"train.thresholds={THRESHOLDS}",
 ]  # fmt: skip
 
@@ -101,35 +111,41 @@ def train(variant, minutes, steps, data, held_out, work, records):
     click.echo(f"{variant}: best validation IoU {iou:.3f} at step {best.get('step')}")
 
 
-def final_objects(folder: Path, data: str) -> dict:
-    """Per-object validation IoU of the run folder's last checkpoint, at the threshold of
-    highest mean IoU there, on the objects and view its trainer validates: {"step",
-    "threshold", "objects" (synset/model id), "categories", "iou"}. The paired comparison of
-    variants at one step rests on these (the trainer's eval.csv holds means only)."""
-    ckpt = load_checkpoint(folder / "checkpoint.pt", kind="occnet")
+def checkpoint_objects(path: Path, data: str, views: tuple[int, ...] = VIEWS) -> dict:
+    """Per-object validation IoU of the OccNet checkpoint ``path`` on the study's validation
+    objects (``VAL_OBJECTS`` of ``data``'s val split, :func:`validation_picks`), from each
+    number of pooled fixed views in ``views`` (nested: the 4 views start with the 1), each at
+    its own best of the study's thresholds: {"step", "objects" (synset/model id),
+    "categories", "views": {"1": {"threshold", "iou"}, ...}}. The study's thresholds and
+    objects, not the checkpoint's own, so that any OccNet (a variant's or the shipped one)
+    is scored on the same footing; the paired comparisons rest on these (the trainer's
+    eval.csv holds single-view means only)."""
+    ckpt = load_checkpoint(path, kind="occnet")
     model = OccupancyNetwork.from_state(ckpt)
-    cfg = model.cfg
-    val = validation_dataset(data, cfg, progress=False)
-    picks = validation_picks(len(val), cfg.train.val_objects)
-    per = validation_object_ious(model, val, PointCache(val), picks, cfg.train.thresholds)
-    best = best_threshold(per)
+    thresholds = [float(t) for t in THRESHOLDS.split(",")]
+    out, cache = {"step": int(ckpt["step"]), "views": {}}, None
+    for k in views:
+        val = validation_dataset(data, model.cfg, progress=False, views=k)
+        cache = cache or PointCache(val)  # the same objects in the same order for every k
+        picks = validation_picks(len(val), VAL_OBJECTS)
+        per = validation_object_ious(model, val, cache, picks, thresholds)
+        best = best_threshold(per)
+        out["views"][str(k)] = {"threshold": float(best), "iou": [round(float(x), 6) for x in per[best]]}
     objs = [val.objects[int(i)] for i in picks]
-    return {
-        "step": int(ckpt["step"]), "threshold": float(best),
-        "objects": [f"{o.synset}/{o.object_id}" for o in objs], "categories": [o.synset for o in objs],
-        "iou": [round(float(x), 6) for x in per[best]],
-    }  # fmt: skip
+    out["objects"] = [f"{o.synset}/{o.object_id}" for o in objs]
+    out["categories"] = [o.synset for o in objs]
+    return out
 
 
 def variant_record(folder: Path, name: str, data: str | None = None) -> dict:
     """A variant's figures from its run folder: facts, its validation IoU per step and, when
-    ``data`` is given, its last checkpoint's per-object IoU (:func:`final_objects`; else the
-    stored record's, if any)."""
+    ``data`` is given, its last checkpoint's per-object IoU (:func:`checkpoint_objects`, under
+    "objects" by step; :func:`store_record` keeps those of earlier steps)."""
     ev = pd.read_csv(folder / "eval.csv")
     run = json.loads((folder / "run.json").read_text())
     steps, wall = run_totals(folder)
     best = run.get("best", {})
-    return {
+    record = {
         "variant": name, "overrides": ", ".join(VARIANTS[name]), "steps": int(ev.step.max()),
         "train_objects": run["train_objects"],  # the subset trained on (leak_check's is the whole split)
         "s_per_step": wall / steps if steps else float("nan"), "wall_min": wall / 60,
@@ -137,8 +153,11 @@ def variant_record(folder: Path, name: str, data: str | None = None) -> dict:
         "best_threshold": best.get("best_threshold"),
         "eval": [[int(r.step), float(r.best_iou), float(r.best_threshold)] for r in ev.itertuples()],
         "source": f"run folder {folder}",
-        **({"final_objects": final_objects(folder, data)} if data is not None else {}),
     }  # fmt: skip
+    if data is not None:
+        entry = checkpoint_objects(folder / "checkpoint.pt", data)
+        record["objects"] = {str(entry["step"]): entry}
+    return record
 
 
 def load_records(path: Path) -> dict:
@@ -146,9 +165,16 @@ def load_records(path: Path) -> dict:
 
 
 def store_record(path: Path, record: dict) -> None:
-    """Put ``record`` (:func:`variant_record`) into the records file, atomically."""
+    """Put ``record`` (:func:`variant_record`) into the records file, atomically, keeping the
+    per-object figures the stored record has for other steps (a variant's run folder holds
+    its last checkpoint only, so those of earlier steps live only here)."""
     records = load_records(path)
-    records[record["variant"]] = record
+    objects = {**records.get(record["variant"], {}).get("objects", {}), **record.get("objects", {})}
+    records[record["variant"]] = {**record, **({"objects": objects} if objects else {})}
+    write_records(path, records)
+
+
+def write_records(path: Path, records: dict) -> None:
     atomic_write_text(path, json.dumps(records, indent=1, sort_keys=True) + "\n")
 
 
@@ -193,11 +219,24 @@ def plot_curves(ev: pd.DataFrame, out: Path) -> Path:
 
 @main.command()
 @click.option("--data", default="data/shapes-large-s1", show_default=True)
+@click.option("--variant", default=None, help="With --checkpoint: the variant it belongs to.")
+@click.option("--checkpoint", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Score this checkpoint of --variant (a copy of an earlier step) instead.")  # fmt: skip
 @work_option
 @records_option
-def objects(data, work, records):
+def objects(data, variant, checkpoint, work, records):
     """Store the per-object validation IoU of every run folder's last checkpoint in the records
-    (``train`` does it after each sitting; this is for folders trained before it did)."""
+    (``train`` does it after each sitting), or of one ``--checkpoint`` of ``--variant``."""
+    if checkpoint is not None:
+        if variant not in VARIANTS:
+            raise click.BadParameter(f"--checkpoint needs --variant, one of {', '.join(VARIANTS)}")
+        stored = load_records(Path(records)).get(variant)
+        if stored is None:
+            raise click.UsageError(f"{records} has no record of {variant}; train it first")
+        entry = checkpoint_objects(Path(checkpoint), data)
+        store_record(Path(records), {**stored, "objects": {str(entry["step"]): entry}})
+        click.echo(f"{variant}: per-object IoU of step {entry['step']} stored")
+        return
     for name in VARIANTS:
         folder = Path(work) / name
         if (folder / "checkpoint.pt").is_file():
@@ -205,29 +244,110 @@ def objects(data, work, records):
             click.echo(f"{name}: per-object IoU stored")
 
 
-def paired_rows(facts: list[dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:
-    """Each variant's mean validation IoU minus the first variant's, paired over the same
-    objects at the same step (``final_objects``), with the 95 % percentile bootstrap interval
-    of the mean of the per-category mean differences (objects resampled within each category,
-    :func:`benchmarks.shapenet.bootstrap_summary`; no interval under 3 objects a category).
-    Variants without per-object figures, or at another step or on other objects, are left out."""
-    have = [f for f in facts if "final_objects" in f]
-    if len(have) < 2:
-        return []
-    ref = have[0]["final_objects"]
+@main.command()
+@click.option("--checkpoint", default="checkpoints/occnet-shapes-cpu32.pt", show_default=True,
+              type=click.Path(exists=True, dir_okay=False))  # fmt: skip
+@click.option("--data", default="data/shapes-large-s1", show_default=True)
+@records_option
+def shipped(checkpoint, data, records):
+    """Score the shipped OccNet on the study's validation objects (record "shipped"): the
+    reference every variant must beat to replace it."""
+    manifest = json.loads(Path(f"{checkpoint}.json").read_text())
+    entry = checkpoint_objects(Path(checkpoint), data)
+    record = {
+        "variant": "shipped", "checkpoint": checkpoint, "sha256": manifest["sha256"],
+        "trained_on": manifest["data"], "note": manifest["note"], "objects": {str(entry["step"]): entry},
+    }  # fmt: skip
+    write_records(Path(records), {**load_records(Path(records)), "shipped": record})  # replaced whole
+    click.echo(f"shipped: {checkpoint} scored at step {entry['step']}")
+
+
+def paired_difference(entry: dict, reference: dict, views: str, n_boot: int = 2000, seed: int = 0):
+    """Mean validation IoU of ``entry`` minus ``reference`` (two :func:`checkpoint_objects`
+    results) from ``views`` pooled views, paired over the same objects: {"n", "diff",
+    "ci_low", "ci_high"}, the interval being the 95 % percentile bootstrap of the mean of the
+    per-category mean differences (objects resampled within each category,
+    :func:`benchmarks.shapenet.bootstrap_summary`; NaN under 3 objects a category). None when
+    the two were scored on other objects or one lacks ``views``."""
+    mine, theirs = entry["views"].get(views), reference["views"].get(views)
+    if entry["objects"] != reference["objects"] or mine is None or theirs is None:
+        return None
+    diff = pd.Series(mine["iou"]) - pd.Series(theirs["iou"])
+    d = pd.DataFrame({"category": entry["categories"], "d": diff})
+    overall = bootstrap_summary(d, "d", n_boot, seed)[-1]
+    return {"n": len(d), "diff": overall["mean"], "ci_low": overall["ci_low"], "ci_high": overall["ci_high"]}
+
+
+def paired_rows(entries: list[tuple[str, dict]], reference: tuple[str, dict]) -> list[dict]:
+    """:func:`paired_difference` of each (name, entry) of ``entries`` against ``reference``
+    (name, entry), for every number of views in ``VIEWS`` that both have: rows {"variant",
+    "reference", "step", "views", "n", "diff", "ci_low", "ci_high"}."""
     rows = []
-    for f in have[1:]:
-        fo = f["final_objects"]
-        if fo["step"] != ref["step"] or fo["objects"] != ref["objects"]:
-            continue
-        diff = pd.DataFrame({"category": fo["categories"], "d": pd.Series(fo["iou"]) - pd.Series(ref["iou"])})
-        overall = bootstrap_summary(diff, "d", n_boot, seed)[-1]
-        rows.append({
-            "variant": f["variant"], "reference": have[0]["variant"], "step": fo["step"],
-            "n": len(fo["iou"]), "diff": overall["mean"], "ci_low": overall["ci_low"],
-            "ci_high": overall["ci_high"],
-        })  # fmt: skip
+    for name, entry in entries:
+        for k in map(str, VIEWS):
+            r = paired_difference(entry, reference[1], k)
+            if r is not None:
+                rows.append({"variant": name, "reference": reference[0], "step": entry["step"],
+                             "views": k, **r})  # fmt: skip
     return rows
+
+
+def pooling_gain(entry: dict, views: tuple[str, str] = ("4", "1")) -> dict | None:
+    """IoU from ``views[0]`` pooled views minus from ``views[1]`` of one checkpoint
+    (:func:`checkpoint_objects`), paired per object, as :func:`paired_difference`."""
+    high, low = views
+    if high not in entry["views"] or low not in entry["views"]:
+        return None
+    return paired_difference(entry, {**entry, "views": {high: entry["views"][low]}}, high)
+
+
+def _ci(r: dict) -> str:
+    return "n too small" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+
+
+def _paired_table(rows: list[dict]) -> list[str]:
+    lines = ["| variant | minus | step | views | n | mean IoU difference | 95 % interval |",
+             "|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['reference']} | {r['step']} | {r['views']} | {r['n']} "
+                     f"| {r['diff']:+.3f} | {_ci(r)} |")  # fmt: skip
+    return lines
+
+
+def comparison_lines(facts: list[dict], shipped: dict | None) -> list[str]:
+    """The report's per-object tables: each checkpoint's mean IoU from 1 and 4 pooled views
+    with its pooling gain; paired differences at every step that two or more variants have
+    per-object figures for (against the first of them); and each variant's last scored
+    checkpoint against the shipped OccNet (``shipped``, the record of :func:`shipped_record`)."""
+    scored = [(f["variant"], f["objects"]) for f in facts if f.get("objects")]
+    ckpts = [(name, objs[s]) for name, objs in scored for s in sorted(objs, key=int)]
+    if shipped is not None:
+        ckpts.append(("shipped", next(iter(shipped["objects"].values()))))
+    if not ckpts:
+        return []
+    lines = ["", "Per-object validation IoU of the scored checkpoints (each at its own best threshold per "
+             f"number of views; {len(ckpts[0][1]['objects'])} objects; gain: 4 pooled views minus 1, paired, "
+             "95 % bootstrap interval within categories):", "",
+             "| checkpoint | step | 1 view (threshold) | 4 views (threshold) | gain 4 - 1 [95 %] |",
+             "|---|---:|---:|---:|---|"]  # fmt: skip
+    for name, e in ckpts:
+        cells = [f"{pd.Series(v['iou']).mean():.3f} ({v['threshold']:g})" if v else "-"
+                 for v in (e["views"].get("1"), e["views"].get("4"))]  # fmt: skip
+        g = pooling_gain(e)
+        gain = "-" if g is None else f"{g['diff']:+.3f} {_ci(g)}"
+        lines.append(f"| {name} | {e['step']} | {cells[0]} | {cells[1]} | {gain} |")
+    for step in sorted({s for _, objs in scored for s in objs}, key=int):
+        at = [(name, objs[step]) for name, objs in scored if step in objs]
+        rows = paired_rows(at[1:], at[0]) if len(at) > 1 else []
+        if rows:
+            lines += ["", f"Paired differences at step {step}:", "", *_paired_table(rows)]
+    if shipped is not None and scored:
+        last = [(name, objs[max(objs, key=int)]) for name, objs in scored]
+        rows = paired_rows(last, ("shipped", ckpts[-1][1]))
+        if rows:
+            title = "Each variant's last scored checkpoint minus the shipped OccNet:"
+            lines += ["", title, "", *_paired_table(rows)]
+    return lines
 
 
 @main.command()
@@ -267,16 +387,7 @@ def report(work, out, records):
         f"| {s} | " + " | ".join("-" if pd.isna(v) else f"{v:.3f}" for v in row) + " |"
         for s, row in wide.iterrows()
     ]
-    paired = paired_rows(facts)
-    if paired:
-        lines += [
-            "", f"Paired differences at step {paired[0]['step']} (last checkpoints, each at its own best "
-            f"threshold; {paired[0]['n']} objects, 95 % bootstrap interval within categories):", "",
-            "| variant | minus | mean IoU difference | 95 % interval |", "|---|---|---:|---|",
-        ]  # fmt: skip
-        for r in paired:
-            ci = "n too small" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
-            lines.append(f"| {r['variant']} | {r['reference']} | {r['diff']:+.3f} | {ci} |")
+    lines += comparison_lines(facts, load_records(Path(records)).get("shipped"))
     curves = plot_curves(ev, Path(out).with_suffix(".png"))
     lines += ["", f"![validation IoU against steps]({curves.name})"]
     atomic_write_text(out, "\n".join(lines) + "\n")
