@@ -17,8 +17,11 @@ def test_occnet_study_compares_variants_at_the_steps_all_reached(tmp_path):
     variants = (("n455", [500, 1000], [0.40, 0.45]), ("n2600", [500, 1000, 1500], [0.42, 0.5, 0.55]))
     for name, steps, ious in variants:
         folder = tmp_path / name
+        lowered = {"step": 1000, "train.lr": [1e-4, 3e-5], "train.max_minutes": [40, 20]}
+        changes = [lowered] if name == "n2600" else []
         _run(folder, [{"start_step": 0, "end_step": steps[-1], "wall_s": 2.0 * steps[-1]}],
              train_objects=455 if name == "n455" else 2600, leak_check={"train_objects": 2600},
+             config_changes=changes,
              best={"best_iou": max(ious), "step": steps[ious.index(max(ious))],
                    "best_threshold": 0.3})  # fmt: skip
         pd.DataFrame({"step": steps, "best_iou": ious, "best_threshold": 0.3}).to_csv(folder / "eval.csv")
@@ -27,7 +30,9 @@ def test_occnet_study_compares_variants_at_the_steps_all_reached(tmp_path):
     r = CliRunner().invoke(occnet_study.main, args)
     assert r.exit_code == 0, r.output
     text = out.read_text()
-    assert "| n2600 | train.train_per_category=200 | 2600 | 1500 | 2.00 | 50 | 0.550 (1500, 0.3) |" in text
+    # A lowered learning rate is part of what was trained; a longer sitting is not.
+    lr = "train.train_per_category=200, train.lr=3e-05 from step 1000"
+    assert f"| n2600 | {lr} | 2600 | 1500 | 2.00 | 50 | 0.550 (1500, 0.3) |" in text
     assert "| n455 | train.train_per_category=35 | 455 | 1000 |" in text  # the subset, not the split
     per_step = text.split("per evaluated step (-: not reached):")[1]
     assert "| step | n455 | n2600 |" in per_step and "| 1000 | 0.450 | 0.500 |" in per_step

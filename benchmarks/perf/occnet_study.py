@@ -63,6 +63,7 @@ RECORDS = Path("docs/occnet-study-runs.json")  # the committed figures of every 
 # Thresholds below OccNet's 0.2 too: early in training the best one sat at 0.2, the edge of
 # the default grid (0.2-0.5), so the grid could not say where the optimum was.
 THRESHOLDS = "0.1,0.15,0.2,0.3,0.4,0.5"
+RECIPE_CHANGES = ("train.lr",)  # sitting overrides that change what is trained (shown with the variant)
 VAL_OBJECTS = 130  # validation objects of data/shapes-large-s1 (of 390), spread over its val split
 VIEWS = (1, 4)  # pooled views per validated object (the trainer validates on 1)
 COMMON = [
@@ -71,13 +72,15 @@ COMMON = [
 ]  # fmt: skip
 
 
-def variant_config(name: str, minutes: float, steps: int = 100_000):
+def variant_config(name: str, minutes: float, steps: int = 100_000, extra: tuple[str, ...] = ()):
     """The cpu-32 OccNet config of variant ``name`` with a sitting of ``minutes``, stopping at
-    ``steps`` at the latest (the learning rate is constant: ``steps`` only caps the run)."""
+    ``steps`` at the latest (the learning rate is constant: ``steps`` only caps the run), with
+    this sitting's ``extra`` overrides (e.g. a lowered ``train.lr`` for a final phase; the
+    trainer accepts resumable keys only and records each change in run.json)."""
     if name not in VARIANTS:
         known = ", ".join(VARIANTS)
         raise click.BadParameter(f"unknown variant {name!r}; known: {known}", param_hint="--variant")
-    overrides = [*COMMON, *VARIANTS[name], f"train.max_minutes={minutes}", f"train.steps={steps}"]
+    overrides = [*COMMON, *VARIANTS[name], f"train.max_minutes={minutes}", f"train.steps={steps}", *extra]
     return apply_overrides(occnet_preset("cpu-32"), overrides)
 
 
@@ -96,14 +99,16 @@ def main():
 @click.option("--variant", required=True)
 @click.option("--minutes", default=50.0, show_default=True, type=float, help="This sitting's wall time.")
 @click.option("--steps", default=100_000, show_default=True, type=int, help="Stop at this step.")
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
+              help="A resumable override for this sitting, e.g. train.lr=3e-5 (repeat it in later sittings).")
 @click.option("--data", default="data/shapes-large-s1", show_default=True)
 @click.option("--held-out", default="data/shapes-default", show_default=True, help="Must share no object.")
 @work_option
 @records_option
-def train(variant, minutes, steps, data, held_out, work, records):
+def train(variant, minutes, steps, extra, data, held_out, work, records):
     """One sitting of one variant (resumed when its run folder exists), then its record."""
     out = Path(work) / variant
-    cfg = variant_config(variant, minutes, steps)
+    cfg = variant_config(variant, minutes, steps, extra)
     record = train_occnet(data, cfg, out, resume=(out / "checkpoint.pt").is_file(), held_out=[held_out])
     store_record(Path(records), variant_record(out, variant, data))
     best = record.get("best", {})
@@ -145,8 +150,10 @@ def variant_record(folder: Path, name: str, data: str | None = None) -> dict:
     run = json.loads((folder / "run.json").read_text())
     steps, wall = run_totals(folder)
     best = run.get("best", {})
+    changes = [f"{k}={v[1]:g} from step {c['step']}" for c in run.get("config_changes", [])
+               for k, v in c.items() if k in RECIPE_CHANGES]  # fmt: skip
     record = {
-        "variant": name, "overrides": ", ".join(VARIANTS[name]), "steps": int(ev.step.max()),
+        "variant": name, "overrides": ", ".join([*VARIANTS[name], *changes]), "steps": int(ev.step.max()),
         "train_objects": run["train_objects"],  # the subset trained on (leak_check's is the whole split)
         "s_per_step": wall / steps if steps else float("nan"), "wall_min": wall / 60,
         "best_iou": best.get("best_iou"), "best_step": best.get("step"),
