@@ -139,9 +139,10 @@ def test_records_keep_the_per_object_figures_of_earlier_steps(tmp_path):
     assert stored["steps"] == 200 and sorted(stored["objects"]) == ["100", "200"]
     lines = "\n".join(occnet_study.comparison_lines(
         [stored, {"variant": "n2600", "objects": {"200": _entry(200, REF, CATS)}}],
-        {"variant": "shipped", "objects": {"6000": _entry(6000, REF, CATS)}},
+        {"variant": "shipped", "sha256": "c45c92713829abcd", "objects": {"6000": _entry(6000, REF, CATS)}},
     ))  # fmt: skip
     assert "Paired differences at step 200:" in lines and "Paired differences at step 100:" not in lines
     assert "| n2600 | n455 | 200 | 1 | 8 | -0.200 | [-0.200, -0.200] |" in lines
-    assert "| n455 | shipped | 200 | 1 | 8 | +0.200 |" in lines  # the last scored step against the shipped
+    # the last scored step against the shipped OccNet, named by its sha256 (the file is replaced)
+    assert "| n455 | shipped c45c92713829 | 200 | 1 | 8 | +0.200 |" in lines
     assert "| n455 | 100 | 0.375 (0.2) | - | - |" in lines

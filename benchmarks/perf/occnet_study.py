@@ -328,8 +328,10 @@ def comparison_lines(facts: list[dict], shipped: dict | None) -> list[str]:
     checkpoint against the shipped OccNet (``shipped``, the record of :func:`shipped_record`)."""
     scored = [(f["variant"], f["objects"]) for f in facts if f.get("objects")]
     ckpts = [(name, objs[s]) for name, objs in scored for s in sorted(objs, key=int)]
+    # The shipped file is replaced when a variant wins: the label names the scored one's sha256.
+    label = f"shipped {shipped['sha256'][:12]}" if shipped and "sha256" in shipped else "shipped"
     if shipped is not None:
-        ckpts.append(("shipped", next(iter(shipped["objects"].values()))))
+        ckpts.append((label, next(iter(shipped["objects"].values()))))
     if not ckpts:
         return []
     lines = ["", "Per-object validation IoU of the scored checkpoints (each at its own best threshold per "
@@ -350,9 +352,9 @@ def comparison_lines(facts: list[dict], shipped: dict | None) -> list[str]:
             lines += ["", f"Paired differences at step {step}:", "", *_paired_table(rows)]
     if shipped is not None and scored:
         last = [(name, objs[max(objs, key=int)]) for name, objs in scored]
-        rows = paired_rows(last, ("shipped", ckpts[-1][1]))
+        rows = paired_rows(last, (label, ckpts[-1][1]))
         if rows:
-            title = "Each variant's last scored checkpoint minus the shipped OccNet:"
+            title = f"Each variant's last scored checkpoint minus the shipped OccNet ({label}):"
             lines += ["", title, "", *_paired_table(rows)]
     return lines
 
