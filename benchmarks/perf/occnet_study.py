@@ -269,7 +269,9 @@ def shipped(checkpoint, data, records):
     click.echo(f"shipped: {checkpoint} scored at step {entry['step']}")
 
 
-def paired_difference(entry: dict, reference: dict, views: str, n_boot: int = 2000, seed: int = 0):
+def paired_difference(
+    entry: dict, reference: dict, views: str, n_boot: int = 2000, seed: int = 0
+) -> dict | None:
     """Mean validation IoU of ``entry`` minus ``reference`` (two :func:`checkpoint_objects`
     results) from ``views`` pooled views, paired over the same objects: {"n", "diff",
     "ci_low", "ci_high"}, the interval being the 95 % percentile bootstrap of the mean of the
@@ -325,7 +327,7 @@ def comparison_lines(facts: list[dict], shipped: dict | None) -> list[str]:
     """The report's per-object tables: each checkpoint's mean IoU from 1 and 4 pooled views
     with its pooling gain; paired differences at every step that two or more variants have
     per-object figures for (against the first of them); and each variant's last scored
-    checkpoint against the shipped OccNet (``shipped``, the record of :func:`shipped_record`)."""
+    checkpoint against the shipped OccNet (``shipped``, the record the ``shipped`` command stores)."""
     scored = [(f["variant"], f["objects"]) for f in facts if f.get("objects")]
     ckpts = [(name, objs[s]) for name, objs in scored for s in sorted(objs, key=int)]
     # The shipped file is replaced when a variant wins: the label names the scored one's sha256.
@@ -373,8 +375,10 @@ def report(work, out, records):
         "",
         "`python -m benchmarks.perf.occnet_study report` (module docstring: data, variants, sittings). "
         "Validation: 130 objects of `data/shapes-large-s1`'s val split (seed 1, disjoint from "
-        f"`data/shapes-default`), one view, the first {VAL_POINTS // 1000}k uniform points of each, the mean "
-        f"IoU at the best of thresholds {THRESHOLDS}. No test split is read. Figures from "
+        f"`data/shapes-default`), one fixed view (the trainer's figures: curves and the first two tables) "
+        f"and 4 pooled ones (the per-object tables), the first {VAL_POINTS // 1000}k uniform points of each, "
+        f"the mean IoU at the best of thresholds {THRESHOLDS}. s/step and wall time are every sitting's, "
+        "whatever else ran beside it (run.json). No test split is read. Figures from "
         "`docs/occnet-study-runs.json` (each variant's source says where they were read).",
         "",
         "| variant | overrides | train objects | steps | s/step | wall (min) | best IoU (step, threshold) |",
