@@ -281,8 +281,13 @@ def paired_difference(
     mine, theirs = entry["views"].get(views), reference["views"].get(views)
     if entry["objects"] != reference["objects"] or mine is None or theirs is None:
         return None
-    diff = pd.Series(mine["iou"]) - pd.Series(theirs["iou"])
-    d = pd.DataFrame({"category": entry["categories"], "d": diff})
+    return _paired(entry["categories"], mine["iou"], theirs["iou"], n_boot, seed)
+
+
+def _paired(categories: list[str], a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0) -> dict:
+    """Mean of ``a - b`` (per object, same order) with its bootstrap interval within
+    ``categories``, as :func:`paired_difference` describes."""
+    d = pd.DataFrame({"category": categories, "d": pd.Series(a) - pd.Series(b)})
     overall = bootstrap_summary(d, "d", n_boot, seed)[-1]
     return {"n": len(d), "diff": overall["mean"], "ci_low": overall["ci_low"], "ci_high": overall["ci_high"]}
 
@@ -304,10 +309,10 @@ def paired_rows(entries: list[tuple[str, dict]], reference: tuple[str, dict]) ->
 def pooling_gain(entry: dict, views: tuple[str, str] = ("4", "1")) -> dict | None:
     """IoU from ``views[0]`` pooled views minus from ``views[1]`` of one checkpoint
     (:func:`checkpoint_objects`), paired per object, as :func:`paired_difference`."""
-    high, low = views
-    if high not in entry["views"] or low not in entry["views"]:
+    high, low = (entry["views"].get(k) for k in views)
+    if high is None or low is None:
         return None
-    return paired_difference(entry, {**entry, "views": {high: entry["views"][low]}}, high)
+    return _paired(entry["categories"], high["iou"], low["iou"])
 
 
 def _ci(r: dict) -> str:
@@ -332,8 +337,9 @@ def comparison_lines(facts: list[dict], shipped: dict | None) -> list[str]:
     ckpts = [(name, objs[s]) for name, objs in scored for s in sorted(objs, key=int)]
     # The shipped file is replaced when a variant wins: the label names the scored one's sha256.
     label = f"shipped {shipped['sha256'][:12]}" if shipped and "sha256" in shipped else "shipped"
-    if shipped is not None:
-        ckpts.append((label, next(iter(shipped["objects"].values()))))
+    shipped_entry = next(iter(shipped["objects"].values())) if shipped is not None else None
+    if shipped_entry is not None:
+        ckpts.append((label, shipped_entry))
     if not ckpts:
         return []
     lines = ["", "Per-object validation IoU of the scored checkpoints (each at its own best threshold per "
@@ -352,9 +358,9 @@ def comparison_lines(facts: list[dict], shipped: dict | None) -> list[str]:
         rows = paired_rows(at[1:], at[0]) if len(at) > 1 else []
         if rows:
             lines += ["", f"Paired differences at step {step}:", "", *_paired_table(rows)]
-    if shipped is not None and scored:
+    if shipped_entry is not None and scored:
         last = [(name, objs[max(objs, key=int)]) for name, objs in scored]
-        rows = paired_rows(last, (label, ckpts[-1][1]))
+        rows = paired_rows(last, (label, shipped_entry))
         if rows:
             title = f"Each variant's last scored checkpoint minus the shipped OccNet ({label}):"
             lines += ["", title, "", *_paired_table(rows)]
