@@ -62,6 +62,14 @@ def test_sdn_search_reports_the_best_selection_score_and_missing_intervals(tmp_p
     line = next(x for x in out.read_text().splitlines() if x.startswith("| wide-s0"))
     assert line.startswith("| wide-s0 | 2000 | 50 | 1.50 | 2000 | 0.300 | 0.500 / 0.40 [0.30, 0.50] ")
     assert "0.600 / 0.20 [n too small]" in line
+    # The shipped reference, scored by the same selection, is one more row (training from its manifest).
+    shipped = {**rows[0], "sha256": "ab" * 32, "step": 6000, "wall_s": 1200.0}
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "shipped" / "score.json").write_text(json.dumps(shipped))
+    r = CliRunner().invoke(sdn_search.main, ["report", "--work", str(tmp_path), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in out.read_text().splitlines() if x.startswith("| shipped"))
+    assert line.startswith("| shipped sdn-shapes-cpu32.pt (abababababab) | 6000 | 20 | 0.20 | 6000 | 0.250 ")
 
 
 def test_checkpoint_objects_agree_with_the_trainers_validation(tiny_shapes, tmp_path):

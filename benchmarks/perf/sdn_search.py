@@ -2,6 +2,7 @@
 recipe and a final-phase EMA, each chosen by the selection score on validation data.
 
     python -m benchmarks.perf.sdn_search train --variant wide --minutes 45
+    python -m benchmarks.perf.sdn_search shipped     # the shipped reference SDN, same score
     python -m benchmarks.perf.sdn_search report
 
 Every variant is the ``cpu-32`` shapes preset with the overrides below, trained on
@@ -10,11 +11,13 @@ selection score (:mod:`benchmarks.selection`: Table 1(a) IoU at k = 1 and 16 on 
 objects, normalised by the ladder, with paired intervals) at every ``--selection-every``
 steps. ``report`` writes ``docs/sdn-ablation.md``: per variant its steps, wall time, s/it,
 its last and best selection score with the normalised IoU intervals, and the held-out
-figures of :mod:`sdn.quality`. No test split is read.
+figures of :mod:`sdn.quality`, and the shipped reference SDN scored by the same selection
+(``shipped``: its training steps and wall time from its manifest). No test split is read.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -22,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from sdn.config import apply_overrides, preset
-from sdn.io import atomic_write_text
+from sdn.io import atomic_write_json, atomic_write_text
 from sdn.trainer import train_sdn
 
+from ..models.sdn_checkpoint import load_sdn
 from ..selection import ShapesSelection
-from ..shipped import OCCNET, shipped_checkpoint
+from ..shipped import OCCNET, SHAPES_SDN, shipped_checkpoint
 from .sdn_ablation import run_totals
 
 VARIANTS = {  # name -> (recipe, overrides of the cpu-32 preset)
@@ -75,6 +79,24 @@ def train(variant, minutes, seed, selection_every, data, work):
               selection_every=selection_every)  # fmt: skip
 
 
+@main.command()
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--data", default="data/shapes-default", show_default=True)
+@click.option("--work", default="runs/sdn-search", show_default=True)
+def shipped(seed, data, work):
+    """Score the shipped shapes SDN by the variants' selection into ``<work>/shipped/score.json``."""
+    path = shipped_checkpoint(SHAPES_SDN)
+    manifest = json.loads(Path(f"{path}.json").read_text())
+    model, _ = load_sdn(path)
+    selection = ShapesSelection(str(shipped_checkpoint(OCCNET)), data, seed=seed)
+    out = Path(work) / "shipped"
+    score = selection(model, int(manifest["step"]), out)
+    record = {"sha256": manifest["sha256"], "step": int(manifest["step"]),
+              "wall_s": float(manifest["training_wall_s"]), **score}  # fmt: skip
+    atomic_write_json(out / "score.json", record)
+    click.echo(f"{out / 'score.json'}: selection score {score['selection_score']:.3f}")
+
+
 def _cell(row, tag: str) -> str:
     lo, hi = row.get(f"{tag}_norm_lo", np.nan), row.get(f"{tag}_norm_hi", np.nan)
     ci = f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) and np.isfinite(hi) else " [n too small]"
@@ -100,6 +122,12 @@ def report(work, out):
                      "s_per_it": wall / steps if steps else np.nan, "best": best, "last": last})  # fmt: skip
     if not rows:
         raise click.UsageError(f"{work}: no variant has a selection score yet")
+    shipped_score = Path(work) / "shipped" / "score.json"
+    if shipped_score.is_file():  # the reference SDN: one scored checkpoint, its training from the manifest
+        rec = json.loads(shipped_score.read_text())
+        rows.append({"folder": f"shipped {SHAPES_SDN} ({rec['sha256'][:12]})", "steps": rec["step"],
+                     "wall_min": rec["wall_s"] / 60, "s_per_it": rec["wall_s"] / rec["step"], "best": rec,
+                     "last": rec})  # fmt: skip
     lines = [
         "# SDN search: selection score on validation data",
         "",
@@ -113,10 +141,10 @@ def report(work, out):
     ]
     for r in rows:
         b, last = r["best"], r["last"]
+        cells = " | ".join(_cell(b, tag) for tag in SELECTION_FIELDS)
         lines.append(
-            f"| {r['folder']} | {r['steps']} | {r['wall_min']:.0f} | {r['s_per_it']:.2f} | {int(b.step)} "
-            f"| {b.selection_score:.3f} | {_cell(b, SELECTION_FIELDS[0])} | {_cell(b, SELECTION_FIELDS[1])} "
-            f"| {int(last.step)} | {last.selection_score:.3f} |"
+            f"| {r['folder']} | {r['steps']} | {r['wall_min']:.0f} | {r['s_per_it']:.2f} | {int(b['step'])} "
+            f"| {b['selection_score']:.3f} | {cells} | {int(last['step'])} | {last['selection_score']:.3f} |"
         )
     atomic_write_text(out, "\n".join(lines) + "\n")
     click.echo(f"wrote {out}")
