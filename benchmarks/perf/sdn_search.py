@@ -10,9 +10,9 @@ Every variant is the ``cpu-32`` shapes preset with the overrides below, trained 
 selection score (:mod:`benchmarks.selection`: Table 1(a) IoU at k = 1 and 16 on 39 ``val``
 objects, normalised by the ladder, with paired intervals) at every ``--selection-every``
 steps. ``report`` writes ``docs/sdn-ablation.md``: per variant its steps, wall time, s/it,
-its last and best selection score with the normalised IoU intervals, and the held-out
-figures of :mod:`sdn.quality`, and the shipped reference SDN scored by the same selection
-(``shipped``: its training steps and wall time from its manifest). No test split is read.
+its last and best selection score with the normalised IoU intervals, plus the shipped
+reference SDN scored by the same selection (``shipped``: its training steps and wall time
+from its manifest). No test split is read.
 """
 
 from __future__ import annotations
