@@ -399,8 +399,13 @@ def train_sdn(
     to run.json (:mod:`benchmarks.selection` builds them: the benchmark, reduced, on
     validation sets)."""
     cfg.validate()
-    d = init_distributed(device)
     t, m = cfg.train, cfg.model
+    if selection is not None and (selection_every < 0 or selection_every % t.eval_every):
+        raise ValueError(
+            f"selection_every={selection_every} is not a multiple of train.eval_every={t.eval_every}: "
+            "the selection runs at evaluations only, so it would never run"
+        )
+    d = init_distributed(device)
     show = progress and d.main
     sets = open_training_data(dataset, data, t, m.resolution, cache_dir, show)
     train_ds = sets.train

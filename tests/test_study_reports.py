@@ -56,8 +56,9 @@ def test_sdn_search_reports_the_best_selection_score_and_missing_intervals(tmp_p
                      f"{tag1}_norm_hi": s1 + 0.1, tag16: 0.6, f"{tag16}_norm": s16,
                      "selection_score": (s1 + s16) / 2})  # fmt: skip
     pd.DataFrame(rows).to_csv(folder / "eval.csv", index=False)
-    out = tmp_path / "doc.md"
-    r = CliRunner().invoke(sdn_search.main, ["report", "--work", str(tmp_path), "--out", str(out)])
+    out, records = tmp_path / "doc.md", tmp_path / "records.json"
+    args = ["report", "--work", str(tmp_path), "--out", str(out), "--records", str(records)]
+    r = CliRunner().invoke(sdn_search.main, args)
     assert r.exit_code == 0, r.output
     line = next(x for x in out.read_text().splitlines() if x.startswith("| wide-s0"))
     assert line.startswith("| wide-s0 | 2000 | 50 | 1.50 | 2000 | 0.300 | 0.500 / 0.40 [0.30, 0.50] ")
@@ -66,10 +67,18 @@ def test_sdn_search_reports_the_best_selection_score_and_missing_intervals(tmp_p
     shipped = {**rows[0], "sha256": "ab" * 32, "step": 6000, "wall_s": 1200.0}
     (tmp_path / "shipped").mkdir()
     (tmp_path / "shipped" / "score.json").write_text(json.dumps(shipped))
-    r = CliRunner().invoke(sdn_search.main, ["report", "--work", str(tmp_path), "--out", str(out)])
+    r = CliRunner().invoke(sdn_search.main, args)
     assert r.exit_code == 0, r.output
     line = next(x for x in out.read_text().splitlines() if x.startswith("| shipped"))
     assert line.startswith("| shipped sdn-shapes-cpu32.pt (abababababab) | 6000 | 20 | 0.20 | 6000 | 0.250 ")
+    # Run folders do not outlive a machine: the committed records keep every row, byte for byte.
+    text = out.read_text()
+    elsewhere = tmp_path / "new-machine"
+    elsewhere.mkdir()
+    args = ["report", "--work", str(elsewhere), "--out", str(out), "--records", str(records)]
+    r = CliRunner().invoke(sdn_search.main, args)
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == text
 
 
 def test_checkpoint_objects_agree_with_the_trainers_validation(tiny_shapes, tmp_path):

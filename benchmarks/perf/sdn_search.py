@@ -12,7 +12,9 @@ objects, normalised by the ladder, with paired intervals) at every ``--selection
 steps. ``report`` writes ``docs/sdn-ablation.md``: per variant its steps, wall time, s/it,
 its last and best selection score with the normalised IoU intervals, plus the shipped
 reference SDN scored by the same selection (``shipped``: its training steps and wall time
-from its manifest). No test split is read.
+from its manifest). The figures live in the committed ``docs/sdn-ablation-runs.json``,
+refreshed from every run folder present, so a variant trained on an earlier machine keeps its
+row. No test split is read.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sdn.trainer import train_sdn
 from ..models.sdn_checkpoint import load_sdn
 from ..selection import ShapesSelection
 from ..shipped import OCCNET, SHAPES_SDN, shipped_checkpoint
+from .occnet_study import load_records, write_records
 from .sdn_ablation import run_totals
 
 VARIANTS = {  # name -> (recipe, overrides of the cpu-32 preset)
@@ -42,6 +45,7 @@ VARIANTS = {  # name -> (recipe, overrides of the cpu-32 preset)
     "ema": ("faithful", ["aids.ema=0.999"]),
 }
 SELECTION_FIELDS = ("sel_table1a_iou_k1", "sel_table1a_iou_k16")
+RECORDS = Path("docs/sdn-ablation-runs.json")  # the committed figures of every run scored so far
 
 
 def variant_config(name: str, minutes: float, seed: int):
@@ -98,36 +102,67 @@ def shipped(seed, data, work):
 
 
 def _cell(row, tag: str) -> str:
-    lo, hi = row.get(f"{tag}_norm_lo", np.nan), row.get(f"{tag}_norm_hi", np.nan)
-    ci = f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) and np.isfinite(hi) else " [n too small]"
+    lo, hi = row.get(f"{tag}_norm_lo"), row.get(f"{tag}_norm_hi")
+    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else " [n too small]"
     return f"{row[tag]:.3f} / {row[f'{tag}_norm']:.2f}{ci}"
+
+
+def _scored(row) -> dict[str, float]:
+    """The figures of one scored evaluation (an eval.csv row or a score.json) that a report cell
+    needs: step, selection score and each selection field with its normalised interval (None
+    where the evaluation had none: n too small)."""
+    keys = ["step", "selection_score"]
+    for tag in SELECTION_FIELDS:
+        keys += [tag, f"{tag}_norm", f"{tag}_norm_lo", f"{tag}_norm_hi"]
+    values = {k: float(row[k]) if k in row else float("nan") for k in keys}
+    return {k: v if np.isfinite(v) else None for k, v in values.items()}
+
+
+def run_record(folder: Path) -> dict | None:
+    """A variant's record from its run folder (None when it has no selection score yet)."""
+    if not (folder / "eval.csv").is_file():
+        return None
+    ev = pd.read_csv(folder / "eval.csv")
+    scored = ev.dropna(subset=["selection_score"]) if "selection_score" in ev else ev.iloc[:0]
+    if scored.empty:
+        return None
+    steps, wall = run_totals(folder)
+    best = scored.loc[scored.selection_score.idxmax()]
+    return {"steps": steps, "wall_s": wall, "best": _scored(best), "last": _scored(scored.iloc[-1]),
+            "source": f"run folder {folder}"}  # fmt: skip
+
+
+def shipped_record(score_json: Path) -> dict:
+    """The shipped SDN's record from ``shipped``'s score.json (training from its manifest)."""
+    rec = json.loads(score_json.read_text())
+    scored = _scored(rec)
+    return {"steps": int(rec["step"]), "wall_s": float(rec["wall_s"]), "best": scored, "last": scored,
+            "label": f"shipped {SHAPES_SDN} ({rec['sha256'][:12]})", "source": str(score_json)}  # fmt: skip
 
 
 @main.command()
 @click.option("--work", default="runs/sdn-search", show_default=True)
 @click.option("--out", default="docs/sdn-ablation.md", show_default=True)
-def report(work, out):
-    """docs/sdn-ablation.md from the variants trained so far."""
-    rows = []
+@click.option("--records", default=str(RECORDS), show_default=True, help="The committed records file.")
+def report(work, out, records):
+    """docs/sdn-ablation.md from the records of every variant trained so far, each refreshed
+    from its run folder under ``--work`` where one is present (run folders do not outlive a
+    machine; the records file is committed)."""
+    stored = load_records(Path(records))
     for folder in sorted(Path(work).glob("*-s*")):
-        if not (folder / "eval.csv").is_file():
-            continue
-        ev = pd.read_csv(folder / "eval.csv")
-        steps, wall = run_totals(folder)
-        scored = ev.dropna(subset=["selection_score"]) if "selection_score" in ev else ev.iloc[:0]
-        if scored.empty:
-            continue
-        best, last = scored.loc[scored.selection_score.idxmax()], scored.iloc[-1]
-        rows.append({"folder": folder.name, "steps": steps, "wall_min": wall / 60,
-                     "s_per_it": wall / steps if steps else np.nan, "best": best, "last": last})  # fmt: skip
-    if not rows:
-        raise click.UsageError(f"{work}: no variant has a selection score yet")
-    shipped_score = Path(work) / "shipped" / "score.json"
-    if shipped_score.is_file():  # the reference SDN: one scored checkpoint, its training from the manifest
-        rec = json.loads(shipped_score.read_text())
-        rows.append({"folder": f"shipped {SHAPES_SDN} ({rec['sha256'][:12]})", "steps": rec["step"],
-                     "wall_min": rec["wall_s"] / 60, "s_per_it": rec["wall_s"] / rec["step"], "best": rec,
-                     "last": rec})  # fmt: skip
+        record = run_record(folder)
+        if record is not None:
+            stored[folder.name] = record
+    if (Path(work) / "shipped" / "score.json").is_file():
+        stored["shipped"] = shipped_record(Path(work) / "shipped" / "score.json")
+    if not stored:
+        raise click.UsageError(f"{work}: no variant has a selection score yet, and {records} holds none")
+    write_records(Path(records), stored)
+    rows = [{**stored[name], "folder": name} for name in sorted(stored) if name != "shipped"]
+    if "shipped" in stored:  # the reference SDN, one scored checkpoint: the last row
+        rows.append({**stored["shipped"], "folder": stored["shipped"]["label"]})
+    for r in rows:
+        r["wall_min"], r["s_per_it"] = r["wall_s"] / 60, r["wall_s"] / r["steps"] if r["steps"] else np.nan
     lines = [
         "# SDN search: selection score on validation data",
         "",
