@@ -42,7 +42,8 @@ def test_a_selection_every_that_no_evaluation_reaches_is_refused(tiny_shapes, tm
     """--selection-every 1100 with evaluations every 500 once trained 26 minutes unscored."""
     cfg = apply_overrides(preset("tiny-16"), TINY_SDN)  # eval_every=2
     with pytest.raises(ValueError, match="selection_every=3 is not a multiple of train.eval_every=2"):
-        train_sdn(tiny_shapes, cfg, tmp_path / "sdn", progress=False, selection=lambda *a: {}, selection_every=3)
+        train_sdn(tiny_shapes, cfg, tmp_path / "sdn", progress=False, selection=lambda *a: {},
+                  selection_every=3)  # fmt: skip
 
 
 def test_faces_selection_scores_exactly_the_identities_the_run_held_out(tmp_path):
