@@ -39,7 +39,7 @@ def test_shapes_selection_scores_the_val_split_into_eval_csv(tiny_shapes, tmp_pa
 
 
 def test_a_selection_every_that_no_evaluation_reaches_is_refused(tiny_shapes, tmp_path):
-    """--selection-every 1100 with evaluations every 500 once trained 26 minutes unscored."""
+    """--selection-every 1100 with evaluations every 500 once trained 14 minutes unscored."""
     cfg = apply_overrides(preset("tiny-16"), TINY_SDN)  # eval_every=2
     with pytest.raises(ValueError, match="selection_every=3 is not a multiple of train.eval_every=2"):
         train_sdn(tiny_shapes, cfg, tmp_path / "sdn", progress=False, selection=lambda *a: {},
