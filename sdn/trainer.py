@@ -47,6 +47,7 @@ from .training import (
     Schedule,
     autocast,
     batch_indices,
+    config_changes,
     config_differences,
     init_distributed,
     open_run,
@@ -329,6 +330,10 @@ class Trainer:
         self.scaler_g.load_state_dict(ckpt["scaler"]["g"])
         self.scaler_t.load_state_dict(ckpt["scaler"]["theta"])
         self.step_count = int(ckpt["step"])
+        t = self.cfg.train  # the configured rates, which a resume may have lowered
+        for opt, lr in ((self.opt_g, t.lr_g), (self.opt_t, t.lr_theta)):
+            for group in opt.param_groups:
+                group["lr"] = lr
 
 
 # ----------------------------------------------------------------------------------
@@ -361,7 +366,9 @@ def sample_grid(model: SDN, inputs: torch.Tensor, seed: int) -> np.ndarray:
     return (grid * 255).round().astype(np.uint8)
 
 
-RESUMABLE = {
+RESUMABLE = {  # may change on --resume or --init-from (recorded in run.json)
+    "train.lr_g",  # a manual step decay for a final phase
+    "train.lr_theta",
     "train.steps",
     "train.checkpoint_every",
     "train.eval_every",
@@ -474,6 +481,7 @@ def restart_from_export(trainer: Trainer, path: str | os.PathLike, config: dict,
     return {
         "step": trainer.step_count, "from": str(path), "sha256": sha256_file(path),
         "weights_dtype": ckpt.get("weights_dtype", "float32"),
+        "config_changes": config_changes(ckpt["config"], config),  # resumable keys only (see above)
         "note": "weights only: optimisers, gradient scalers and RNG streams restarted",
     }  # fmt: skip
 

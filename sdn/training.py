@@ -155,6 +155,12 @@ def config_differences(old: dict, new: dict, resumable: set[str]) -> list[str]:
     return diff
 
 
+def config_changes(old: dict, new: dict) -> dict[str, list]:
+    """``{"section.key": [old value, new value]}`` for every key that differs."""
+    value = lambda c, k: c.get(k.split(".")[0], {}).get(k.split(".")[1])  # noqa: E731
+    return {k: [value(old, k), value(new, k)] for k in config_differences(old, new, set())}
+
+
 @dataclass
 class Run:
     """A run folder: where its checkpoint lives, what it was trained on, its record."""
@@ -238,10 +244,8 @@ def open_run(
             for key in ("last_eval", "best", "config_changes", "restarts"):
                 if key in previous:
                     rec[key] = previous[key]
-        changed = config_differences(ckpt["config"], config, set())
-        if changed:  # resumable keys only (others were refused above): keep their history
-            value = lambda c, k: c.get(k.split(".")[0], {}).get(k.split(".")[1])  # noqa: E731
-            change = {k: [value(ckpt["config"], k), value(config, k)] for k in changed}
+        change = config_changes(ckpt["config"], config)
+        if change:  # resumable keys only (others were refused above): keep their history
             rec.setdefault("config_changes", []).append({"step": ckpt["step"], **change})
     if d.main:
         out.mkdir(parents=True, exist_ok=True)

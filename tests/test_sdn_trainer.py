@@ -322,3 +322,32 @@ def test_config_discloses_the_memory_format():
     assert SDNConfig.from_dict(old).train.channels_last
     old["train"]["precision"] = "fp32"
     assert not SDNConfig.from_dict(old).train.channels_last
+
+
+def test_a_final_phase_at_a_lower_learning_rate(tiny_shapes, tmp_path):
+    """The learning rates are resumable: a resume (or a restart from exported weights) runs its
+    optimisers at the configured, lowered rates, not at the checkpoint's, and records the change."""
+    import json
+
+    from benchmarks.manifest import export_with_manifest
+
+    low = {"train.lr_g": 2.5e-5, "train.lr_theta": 1e-4}
+    cache = tmp_path / "c"
+    run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=cache)
+    run(tiny_shapes, tiny_cfg(3, **low), tmp_path / "r", resume=True, cache=cache)
+    ckpt = load_checkpoint(tmp_path / "r" / "checkpoint.pt", "sdn")
+    assert [g["lr"] for g in ckpt["optim"]["g"]["param_groups"]] == [2.5e-5]
+    assert {g["lr"] for g in ckpt["optim"]["theta"]["param_groups"]} == {1e-4}
+    (change,) = json.loads((tmp_path / "r" / "run.json").read_text())["config_changes"]
+    assert (
+        change["step"] == 2
+        and change["train.lr_g"] == [1e-4, 2.5e-5]
+        and change["train.lr_theta"] == [4e-4, 1e-4]
+    )
+    export_with_manifest(tmp_path / "r" / "checkpoint.pt", tmp_path / "w.pt", half=False)
+    record = train_sdn(tiny_shapes, tiny_cfg(4, **{"train.lr_g": 1e-5}), tmp_path / "s", progress=False,
+                       cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
+    (restart,) = record["restarts"]
+    assert restart["config_changes"]["train.lr_g"] == [2.5e-5, 1e-5]
+    ckpt = load_checkpoint(tmp_path / "s" / "checkpoint.pt", "sdn")
+    assert [g["lr"] for g in ckpt["optim"]["g"]["param_groups"]] == [1e-5]

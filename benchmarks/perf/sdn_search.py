@@ -3,6 +3,7 @@ recipe and a final-phase EMA, each chosen by the selection score on validation d
 
     python -m benchmarks.perf.sdn_search train --variant wide --minutes 45
     python -m benchmarks.perf.sdn_search shipped     # the shipped reference SDN, same score
+    python -m benchmarks.perf.sdn_search final --lr-divisor 4 --minutes 45
     python -m benchmarks.perf.sdn_search report
 
 Every variant is the ``cpu-32`` shapes preset with the overrides below, trained on
@@ -14,7 +15,9 @@ its last and best selection score with the normalised IoU intervals, plus the sh
 reference SDN scored by the same selection (``shipped``: its training steps and wall time
 from its manifest). The figures live in the committed ``docs/sdn-ablation-runs.json``,
 refreshed from every run folder present, so a variant trained on an earlier machine keeps its
-row. No test split is read.
+row. ``final`` is the final phase of the shipped SDN: a restart from its exported weights
+(``train_sdn``'s ``init_from``: fresh optimisers, recorded in run.json ``restarts``) with both
+learning rates divided by ``--lr-divisor``, scored by the same selection. No test split is read.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import click
 import numpy as np
 import pandas as pd
 
-from sdn.config import apply_overrides, preset
+from sdn.checkpoint import load_checkpoint
+from sdn.config import SDNConfig, apply_overrides, preset
 from sdn.io import atomic_write_json, atomic_write_text
 from sdn.trainer import train_sdn
 
@@ -84,6 +88,35 @@ def train(variant, minutes, seed, selection_every, data, work):
 
 
 @main.command()
+@click.option("--lr-divisor", default=4.0, show_default=True, type=float)
+@click.option("--minutes", default=45.0, show_default=True, type=float, help="The phase's total wall time.")
+@click.option("--selection-every", default=1000, show_default=True, type=int)
+@click.option("--data", default="data/shapes-default", show_default=True)
+@click.option("--work", default="runs/sdn-search", show_default=True)
+def final(lr_divisor, minutes, selection_every, data, work):
+    """Continue the shipped SDN at lower learning rates until the phase has ``--minutes`` of wall
+    time in all (``<work>/final-lr<divisor>-s<seed>``, resumed when it exists)."""
+    if lr_divisor < 1:
+        raise click.BadParameter(
+            f"{lr_divisor} would raise the learning rates; expected >= 1", param_hint="--lr-divisor"
+        )
+    path = shipped_checkpoint(SHAPES_SDN)
+    cfg = SDNConfig.from_dict(load_checkpoint(path, kind="sdn")["config"])
+    out = Path(work) / f"final-lr{lr_divisor:g}-s{cfg.train.seed}"
+    spent = run_totals(out)[1] / 60
+    if spent >= minutes - 0.5:
+        click.echo(f"{out}: {spent:.0f} min done already")
+        return
+    t = cfg.train
+    lrs = [f"train.lr_g={t.lr_g / lr_divisor}", f"train.lr_theta={t.lr_theta / lr_divisor}"]
+    cfg = apply_overrides(cfg, [*lrs, "train.steps=1000000", f"train.max_minutes={minutes - spent}"])
+    selection = ShapesSelection(str(shipped_checkpoint(OCCNET)), data, seed=cfg.train.seed)
+    resume = (out / "checkpoint.pt").is_file()
+    train_sdn(data, cfg, out, resume=resume, selection=selection, selection_every=selection_every,
+              init_from=None if resume else path)  # fmt: skip
+
+
+@main.command()
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--data", default="data/shapes-default", show_default=True)
 @click.option("--work", default="runs/sdn-search", show_default=True)
@@ -128,8 +161,17 @@ def run_record(folder: Path) -> dict | None:
         return None
     steps, wall = run_totals(folder)
     best = scored.loc[scored.selection_score.idxmax()]
-    return {"steps": steps, "wall_s": wall, "best": _scored(best), "last": _scored(scored.iloc[-1]),
-            "source": f"run folder {folder}"}  # fmt: skip
+    record = {"steps": steps, "wall_s": wall, "best": _scored(best), "last": _scored(scored.iloc[-1]),
+              "source": f"run folder {folder}"}  # fmt: skip
+    restarts = json.loads((folder / "run.json").read_text()).get("restarts")
+    if restarts:  # steps and wall time are this run's; its weights started at the restart's step
+        r = restarts[0]
+        changes = ", ".join(f"{k} {a:g}→{b:g}" for k, (a, b) in r.get("config_changes", {}).items()
+                            if k.startswith("train.lr"))  # fmt: skip
+        record["label"] = (
+            f"{folder.name}: from step {r['step']} of {Path(r['from']).name} ({r['sha256'][:12]}); {changes}"
+        )
+    return record
 
 
 def shipped_record(score_json: Path) -> dict:
@@ -158,7 +200,11 @@ def report(work, out, records):
     if not stored:
         raise click.UsageError(f"{work}: no variant has a selection score yet, and {records} holds none")
     write_records(Path(records), stored)
-    rows = [{**stored[name], "folder": name} for name in sorted(stored) if name != "shipped"]
+    rows = [
+        {**stored[name], "folder": stored[name].get("label", name)}
+        for name in sorted(stored)
+        if name != "shipped"
+    ]
     if "shipped" in stored:  # the reference SDN, one scored checkpoint: the last row
         rows.append({**stored["shipped"], "folder": stored["shipped"]["label"]})
     for r in rows:
