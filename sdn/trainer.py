@@ -470,7 +470,8 @@ def restart_from_export(trainer: Trainer, path: str | os.PathLike, config: dict,
     :func:`train_sdn`'s ``init_from``); ValueError naming the file when its configuration or
     data differ. Returns the restart's record."""
     ckpt = load_checkpoint(path, kind="sdn", map_location=str(trainer.d.device))
-    diff = config_differences(ckpt["config"], config, RESUMABLE)
+    saved = SDNConfig.from_dict(ckpt["config"]).to_dict()  # an older file's config with today's defaults
+    diff = config_differences(saved, config, RESUMABLE)
     if diff:
         raise ValueError(f"{path} was trained with another configuration (differs in {', '.join(diff)})")
     if ckpt["data_fingerprint"] != fingerprint:
@@ -481,7 +482,7 @@ def restart_from_export(trainer: Trainer, path: str | os.PathLike, config: dict,
     return {
         "step": trainer.step_count, "from": str(path), "sha256": sha256_file(path),
         "weights_dtype": ckpt.get("weights_dtype", "float32"),
-        "config_changes": config_changes(ckpt["config"], config),  # resumable keys only (see above)
+        "config_changes": config_changes(saved, config),  # resumable keys only (see above)
         "note": "weights only: optimisers, gradient scalers and RNG streams restarted",
     }  # fmt: skip
 

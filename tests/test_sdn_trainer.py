@@ -326,7 +326,8 @@ def test_config_discloses_the_memory_format():
 
 def test_a_final_phase_at_a_lower_learning_rate(tiny_shapes, tmp_path):
     """The learning rates are resumable: a resume (or a restart from exported weights) runs its
-    optimisers at the configured, lowered rates, not at the checkpoint's, and records the change."""
+    optimisers at the configured, lowered rates, not at the checkpoint's, and records the change;
+    a file saved before a config key existed restarts under that key's default."""
     import json
 
     from benchmarks.manifest import export_with_manifest
@@ -345,7 +346,11 @@ def test_a_final_phase_at_a_lower_learning_rate(tiny_shapes, tmp_path):
         and change["train.lr_theta"] == [4e-4, 1e-4]
     )
     export_with_manifest(tmp_path / "r" / "checkpoint.pt", tmp_path / "w.pt", half=False)
-    record = train_sdn(tiny_shapes, tiny_cfg(4, **{"train.lr_g": 1e-5}), tmp_path / "s", progress=False,
+    older = torch.load(tmp_path / "w.pt", weights_only=False)  # a file from before train.channels_last
+    del older["config"]["train"]["channels_last"]
+    torch.save(older, tmp_path / "w.pt")
+    fp32_default = {"train.lr_g": 1e-5, "train.channels_last": False}  # what an old fp32 file ran
+    record = train_sdn(tiny_shapes, tiny_cfg(4, **fp32_default), tmp_path / "s", progress=False,
                        cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
     (restart,) = record["restarts"]
     assert restart["config_changes"]["train.lr_g"] == [2.5e-5, 1e-5]
