@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import torch
 
 from sdn.checkpoint import load_checkpoint, save_checkpoint
 from sdn.config import apply_overrides, preset
+from sdn.data.shapenet import ShapeNetViews
 from sdn.model import SDN
 from sdn.trainer import train_sdn
 from sdn.training import batch_indices
@@ -253,7 +255,8 @@ def test_a_sitting_without_the_run_folder_continues_from_exported_weights(tiny_s
     run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=tmp_path / "c")
     export_with_manifest(tmp_path / "r" / "checkpoint.pt", tmp_path / "w.pt", half=False)
     trainer = Trainer(tiny_cfg(3), Dist())
-    restart_from_export(trainer, tmp_path / "w.pt", tiny_cfg(3).to_dict(), run_fingerprint(tmp_path / "r"))
+    data = SimpleNamespace(fingerprint=lambda: run_fingerprint(tmp_path / "r"))
+    restart_from_export(trainer, tmp_path / "w.pt", tiny_cfg(3).to_dict(), data)
     a = load_checkpoint(tmp_path / "r" / "checkpoint.pt", "sdn")["model"]
     loaded = trainer.model.state_dict()
     assert trainer.step_count == 2 and all(torch.equal(a[k], v) for k, v in loaded.items())
@@ -262,6 +265,7 @@ def test_a_sitting_without_the_run_folder_continues_from_exported_weights(tiny_s
     assert (record["sessions"][0]["start_step"], record["steps_done"]) == (2, 3)
     (restart,) = record["restarts"]
     assert restart["step"] == 2 and restart["weights_dtype"] == "float32" and len(restart["sha256"]) == 64
+    assert restart["data_check"] == "content"
     record = train_sdn(tiny_shapes, tiny_cfg(4), tmp_path / "s", resume=True, progress=False,
                        cache_dir=tmp_path / "c")  # fmt: skip
     assert record["steps_done"] == 4 and json.loads((tmp_path / "s" / "run.json").read_text())["restarts"]
@@ -347,12 +351,21 @@ def test_a_final_phase_at_a_lower_learning_rate(tiny_shapes, tmp_path):
     )
     export_with_manifest(tmp_path / "r" / "checkpoint.pt", tmp_path / "w.pt", half=False)
     older = torch.load(tmp_path / "w.pt", weights_only=False)  # a file from before train.channels_last
-    del older["config"]["train"]["channels_last"]
+    del older["config"]["train"]["channels_last"]  # and before content fingerprints: names only
+    resolution = older["config"]["model"]["resolution"]
+    names = ShapeNetViews(tiny_shapes, "train", set_size=3, resolution=resolution, progress=False)
+    older["data_fingerprint"] = names.names_fingerprint()
     torch.save(older, tmp_path / "w.pt")
     fp32_default = {"train.lr_g": 1e-5, "train.channels_last": False}  # what an old fp32 file ran
     record = train_sdn(tiny_shapes, tiny_cfg(4, **fp32_default), tmp_path / "s", progress=False,
                        cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
     (restart,) = record["restarts"]
     assert restart["config_changes"]["train.lr_g"] == [2.5e-5, 1e-5]
+    assert restart["data_check"].startswith("names only")
+    older["data_fingerprint"] = "0123456789abcdef"  # neither scheme
+    torch.save(older, tmp_path / "w.pt")
+    with pytest.raises(ValueError, match=r"w\.pt was trained on other data \(0123456789abcdef != "):
+        train_sdn(tiny_shapes, tiny_cfg(4, **fp32_default), tmp_path / "u", progress=False,
+                  cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
     ckpt = load_checkpoint(tmp_path / "s" / "checkpoint.pt", "sdn")
     assert [g["lr"] for g in ckpt["optim"]["g"]["param_groups"]] == [1e-5]

@@ -173,6 +173,16 @@ class ShapeNetViews(Dataset):
                 update_with_file(h, path, self.root)
         return h.hexdigest()[:16]
 
+    def names_fingerprint(self) -> str:
+        """The fingerprint that files written before content fingerprints (2026-12-01) carry:
+        sha256 (hex, 16 chars) of the split, the resolution and each object's name and view file
+        names, no bytes. A restart from such a file (:func:`sdn.trainer.restart_from_export`)
+        can check its data by names only, and records that it did."""
+        h = hashlib.sha256(f"{self.split}|{self.resolution}".encode())
+        for o in self.objects:
+            h.update(f"{o.synset}/{o.object_id}:{','.join(v.name for v in o.views)}\n".encode())
+        return h.hexdigest()[:16]
+
     def __len__(self) -> int:
         return len(self.objects)
 
