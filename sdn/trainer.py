@@ -377,6 +377,13 @@ RESUMABLE = {  # may change on --resume or --init-from (recorded in run.json)
 }
 
 
+# A restart from exported weights also starts its optimisers and gradient scalers afresh, so its
+# arithmetic may follow the machine: bf16 autocast is emulated, about 12x slower than fp32, on a
+# CPU without AVX512-bf16 or AMX (measured on a 2-core AMD EPYC, AVX2 only). Recorded in the
+# restart's config_changes and so in the exported manifest.
+RESTART_MAY_CHANGE = RESUMABLE | {"train.precision", "train.channels_last"}
+
+
 def train_sdn(
     data: str | os.PathLike,
     cfg: SDNConfig,
@@ -394,7 +401,7 @@ def train_sdn(
 
     init_from: a new run (not ``resume``) starts from these weights, an exported checkpoint
     (``sdn-bench export``; a sitting on a machine without the run folder): the same
-    configuration (resumable keys aside) and data fingerprint are required, the step count
+    configuration (``RESTART_MAY_CHANGE`` aside) and data fingerprint are required, the step count
     continues from the checkpoint's, and the optimisers, scalers and RNG streams start
     afresh (an exported checkpoint has none), so the run is *not* the uninterrupted one; the
     run record's ``restarts`` says so, with the file's sha256.
@@ -473,7 +480,7 @@ def restart_from_export(trainer: Trainer, path: str | os.PathLike, config: dict,
     and the record's ``data_check`` says which). Returns the restart's record."""
     ckpt = load_checkpoint(path, kind="sdn", map_location=str(trainer.d.device))
     saved = SDNConfig.from_dict(ckpt["config"]).to_dict()  # an older file's config with today's defaults
-    diff = config_differences(saved, config, RESUMABLE)
+    diff = config_differences(saved, config, RESTART_MAY_CHANGE)
     if diff:
         raise ValueError(f"{path} was trained with another configuration (differs in {', '.join(diff)})")
     check = "content"

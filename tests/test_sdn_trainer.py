@@ -331,7 +331,8 @@ def test_config_discloses_the_memory_format():
 def test_a_final_phase_at_a_lower_learning_rate(tiny_shapes, tmp_path):
     """The learning rates are resumable: a resume (or a restart from exported weights) runs its
     optimisers at the configured, lowered rates, not at the checkpoint's, and records the change;
-    a file saved before a config key existed restarts under that key's default."""
+    a restart may also change the precision; a file saved before a config key existed restarts
+    under that key's default."""
     import json
 
     from benchmarks.manifest import export_with_manifest
@@ -357,15 +358,18 @@ def test_a_final_phase_at_a_lower_learning_rate(tiny_shapes, tmp_path):
     older["data_fingerprint"] = names.names_fingerprint()
     torch.save(older, tmp_path / "w.pt")
     fp32_default = {"train.lr_g": 1e-5, "train.channels_last": False}  # what an old fp32 file ran
-    record = train_sdn(tiny_shapes, tiny_cfg(4, **fp32_default), tmp_path / "s", progress=False,
-                       cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
-    (restart,) = record["restarts"]
-    assert restart["config_changes"]["train.lr_g"] == [2.5e-5, 1e-5]
+    record = train_sdn(tiny_shapes, tiny_cfg(4, "faithful", "bf16", **fp32_default), tmp_path / "s",
+                       progress=False, cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
+    (restart,) = record["restarts"]  # a restart may change the arithmetic; the missing key is no change
+    assert restart["config_changes"] == {
+        "train.lr_g": [2.5e-5, 1e-5], "train.lr_theta": [1e-4, 4e-4], "train.precision": ["fp32", "bf16"],
+        "train.steps": [3, 4],
+    }  # fmt: skip
     assert restart["data_check"].startswith("names only")
     older["data_fingerprint"] = "0123456789abcdef"  # neither scheme
     torch.save(older, tmp_path / "w.pt")
     with pytest.raises(ValueError, match=r"w\.pt was trained on other data \(0123456789abcdef != "):
-        train_sdn(tiny_shapes, tiny_cfg(4, **fp32_default), tmp_path / "u", progress=False,
-                  cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
+        train_sdn(tiny_shapes, tiny_cfg(4, "faithful", "bf16", **fp32_default), tmp_path / "u",
+                  progress=False, cache_dir=cache, init_from=tmp_path / "w.pt")  # fmt: skip
     ckpt = load_checkpoint(tmp_path / "s" / "checkpoint.pt", "sdn")
     assert [g["lr"] for g in ckpt["optim"]["g"]["param_groups"]] == [1e-5]

@@ -91,9 +91,13 @@ def train(variant, minutes, seed, selection_every, data, work):
 @click.option("--lr-divisor", default=4.0, show_default=True, type=float)
 @click.option("--minutes", default=45.0, show_default=True, type=float, help="The phase's total wall time.")
 @click.option("--selection-every", default=1000, show_default=True, type=int)
+@click.option(
+    "--precision", default=None, type=click.Choice(["fp32", "bf16", "fp16"]),
+    help="The phase's arithmetic (default: the shipped SDN's); fp32 where the CPU lacks bf16 hardware.",
+)  # fmt: skip
 @click.option("--data", default="data/shapes-default", show_default=True)
 @click.option("--work", default="runs/sdn-search", show_default=True)
-def final(lr_divisor, minutes, selection_every, data, work):
+def final(lr_divisor, minutes, selection_every, precision, data, work):
     """Continue the shipped SDN at lower learning rates until the phase has ``--minutes`` of wall
     time in all (``<work>/final-lr<divisor>-s<seed>``, resumed when it exists)."""
     if lr_divisor < 1:
@@ -108,8 +112,10 @@ def final(lr_divisor, minutes, selection_every, data, work):
         click.echo(f"{out}: {spent:.0f} min done already")
         return
     t = cfg.train
-    lrs = [f"train.lr_g={t.lr_g / lr_divisor}", f"train.lr_theta={t.lr_theta / lr_divisor}"]
-    cfg = apply_overrides(cfg, [*lrs, "train.steps=1000000", f"train.max_minutes={minutes - spent}"])
+    overrides = [f"train.lr_g={t.lr_g / lr_divisor}", f"train.lr_theta={t.lr_theta / lr_divisor}"]
+    if precision is not None:
+        overrides.append(f"train.precision={precision}")
+    cfg = apply_overrides(cfg, [*overrides, "train.steps=1000000", f"train.max_minutes={minutes - spent}"])
     selection = ShapesSelection(str(shipped_checkpoint(OCCNET)), data, seed=cfg.train.seed)
     resume = (out / "checkpoint.pt").is_file()
     train_sdn(data, cfg, out, resume=resume, selection=selection, selection_every=selection_every,
