@@ -168,14 +168,15 @@ class SDN(nn.Module):
     # ----- the public set-model interface (images in [0, 1]) -------------------------
     @torch.no_grad()
     def encode(self, sets: torch.Tensor) -> torch.Tensor:
-        """Set codes: sets (B, n, 3, H, W) in [0, 1], any n >= 1 -> (B, d_z) in {-1, 1}."""
+        """Set codes: sets (B, n, 3, H, W) in [0, 1], any n >= 1 -> (B, d_z) in {-1, 1}; each set
+        encoded in its own forward pass (see :meth:`_generate_eval`)."""
         check_sets(sets, self.resolution)
         was = self.training
         self.eval()
         try:
-            b, n = sets.shape[:2]
-            x = to_model_range(sets.reshape(b * n, *sets.shape[2:]).to(self.device))
-            return binarize(self.mean_code(self.encoder(x), n)[0])
+            n = sets.shape[1]
+            codes = [self.mean_code(self.encoder(to_model_range(s.to(self.device))), n)[0] for s in sets]
+            return binarize(torch.cat(codes))  # one pass per set, as in _generate_eval
         finally:
             self.train(was)
 
@@ -230,11 +231,16 @@ class SDN(nn.Module):
 
     def _generate_eval(self, z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """z (B, d_z), noise (B, n, noise_dim) -> (B, n, 3, R, R) in [0, 1], eval mode (BatchNorm
-        with its running statistics, so images do not depend on their batch)."""
+        with its running statistics, so images do not depend on their batch), one forward pass
+        per set: a CPU's float kernels may round differently at another batch size (seen on an
+        AVX2-only CPU: ~3e-7, enough to flip an 8-bit pixel now and then), so a set's images must
+        not depend on which sets share its call."""
         was = self.training
         self.eval()
         try:
-            return to_unit_range(self.generate(z, noise.shape[1], ema=True, noise=noise))
+            n, one = noise.shape[1], lambda b: slice(b, b + 1)  # noqa: E731
+            sets = [self.generate(z[one(b)], n, ema=True, noise=noise[one(b)]) for b in range(z.shape[0])]
+            return to_unit_range(torch.cat(sets))
         finally:
             self.train(was)
 
