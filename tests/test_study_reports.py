@@ -163,3 +163,44 @@ def test_records_keep_the_per_object_figures_of_earlier_steps(tmp_path):
     # the last scored step against the shipped OccNet, named by its sha256 (the file is replaced)
     assert "| n455 | shipped c45c92713829 | 200 | 1 | 8 | +0.200 |" in lines
     assert "| n455 | 100 | 0.375 (0.2) | - | - |" in lines
+
+
+def _selection_report(folder, ious):
+    """A selection report's objects.csv: Table 1(a) IoU per object at k = 1 and 16."""
+    folder.mkdir(parents=True)
+    rows = [{"category": f"c{i // 3}", "synset": f"0{i // 3}", "object_id": f"o{i}", "table": "table1a",
+             "k": k, "iou": iou + (0.05 if k == 16 else 0.0)}
+            for i, iou in enumerate(ious) for k in (1, 16)]  # fmt: skip
+    pd.DataFrame(rows).to_csv(folder / "objects.csv", index=False)
+
+
+def test_sdn_search_pairs_the_best_step_with_the_shipped_sdn(tmp_path):
+    """A run restarted from the shipped SDN: its best step's Table 1(a) IoU minus the shipped
+    one's on the same objects (+0.1 on every object: interval [+0.1, +0.1]), and its label
+    names the restart, the lowered rates and the changed precision."""
+    base = [0.3, 0.4, 0.5, 0.2, 0.6, 0.4, 0.5, 0.5, 0.3]
+    _selection_report(tmp_path / "shipped" / "selection" / "step_0012943", base)
+    folder = tmp_path / "final-lr4-s0"
+    changes = {"train.lr_g": [1e-4, 2.5e-5], "train.precision": ["bf16", "fp32"]}
+    restart = {"step": 12943, "from": "/x/checkpoints/sdn-shapes-cpu32.pt", "sha256": "cd" * 32,
+               "config_changes": changes}  # fmt: skip
+    _run(folder, [{"start_step": 12943, "end_step": 14000, "wall_s": 1000.0}], restarts=[restart])
+    _selection_report(folder / "selection" / "step_0014000", [v + 0.1 for v in base])
+    tag1, tag16 = sdn_search.SELECTION_FIELDS
+    row = {"step": 14000, tag1: 0.5, f"{tag1}_norm": 0.4, tag16: 0.6, f"{tag16}_norm": 0.5,
+           "selection_score": 0.45}  # fmt: skip
+    pd.DataFrame([row]).to_csv(folder / "eval.csv", index=False)
+    shipped = {**row, "sha256": "ab" * 32, "step": 12943, "wall_s": 1200.0}
+    (tmp_path / "shipped" / "score.json").write_text(json.dumps(shipped))
+    out, records = tmp_path / "doc.md", tmp_path / "records.json"
+    args = ["report", "--work", str(tmp_path), "--out", str(out), "--records", str(records)]
+    r = CliRunner().invoke(sdn_search.main, args)
+    assert r.exit_code == 0, r.output
+    line = next(x for x in out.read_text().splitlines() if x.startswith("| final-lr4-s0"))
+    label = "from step 12943 of sdn-shapes-cpu32.pt (cdcdcdcdcdcd); train.lr_g 0.0001→2.5e-05, train.precision"
+    assert f"{label} bf16→fp32 |" in line
+    assert line.endswith("| +0.100 [+0.100, +0.100] | +0.100 [+0.100, +0.100] |")
+    other = tmp_path / "elsewhere"
+    _selection_report(other, base[:6])  # other objects: no pairing
+    assert sdn_search.paired_vs(folder / "selection" / "step_0014000", other) is None
+    assert sdn_search.paired_vs(tmp_path / "missing", other) is None

@@ -281,10 +281,12 @@ def paired_difference(
     mine, theirs = entry["views"].get(views), reference["views"].get(views)
     if entry["objects"] != reference["objects"] or mine is None or theirs is None:
         return None
-    return _paired(entry["categories"], mine["iou"], theirs["iou"], n_boot, seed)
+    return paired_mean_difference(entry["categories"], mine["iou"], theirs["iou"], n_boot, seed)
 
 
-def _paired(categories: list[str], a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0) -> dict:
+def paired_mean_difference(
+    categories: list[str], a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0
+) -> dict:
     """Mean of ``a - b`` (per object, same order) with its bootstrap interval within
     ``categories``, as :func:`paired_difference` describes."""
     d = pd.DataFrame({"category": categories, "d": pd.Series(a) - pd.Series(b)})
@@ -312,7 +314,7 @@ def pooling_gain(entry: dict, views: tuple[str, str] = ("4", "1")) -> dict | Non
     high, low = (entry["views"].get(k) for k in views)
     if high is None or low is None:
         return None
-    return _paired(entry["categories"], high["iou"], low["iou"])
+    return paired_mean_difference(entry["categories"], high["iou"], low["iou"])
 
 
 def _ci(r: dict) -> str:

@@ -37,7 +37,7 @@ from sdn.trainer import train_sdn
 from ..models.sdn_checkpoint import load_sdn
 from ..selection import ShapesSelection
 from ..shipped import OCCNET, SHAPES_SDN, shipped_checkpoint
-from .occnet_study import load_records, write_records
+from .occnet_study import load_records, paired_mean_difference, write_records
 from .sdn_ablation import run_totals
 
 VARIANTS = {  # name -> (recipe, overrides of the cpu-32 preset)
@@ -146,6 +146,14 @@ def _cell(row, tag: str) -> str:
     return f"{row[tag]:.3f} / {row[f'{tag}_norm']:.2f}{ci}"
 
 
+def _paired_cell(record: dict, k: str) -> str:
+    p = record.get("vs_shipped", {}).get(k)
+    if p is None:
+        return "—"
+    ci = "n too small" if p["ci_low"] is None else f"[{p['ci_low']:+.3f}, {p['ci_high']:+.3f}]"
+    return f"{p['diff']:+.3f} {ci}"
+
+
 def _scored(row) -> dict[str, float]:
     """The figures of one scored evaluation (an eval.csv row or a score.json) that a report cell
     needs: step, selection score and each selection field with its normalised interval (None
@@ -157,8 +165,35 @@ def _scored(row) -> dict[str, float]:
     return {k: v if np.isfinite(v) else None for k, v in values.items()}
 
 
-def run_record(folder: Path) -> dict | None:
-    """A variant's record from its run folder (None when it has no selection score yet)."""
+def _table1a_iou(report: Path, k: int) -> pd.Series:
+    """Per-object Table 1(a) IoU at ``k`` of a selection report, indexed (category, synset, object)."""
+    o = pd.read_csv(report / "objects.csv", dtype={"synset": str, "object_id": str})
+    o = o[(o.table == "table1a") & (o.k == k)]
+    return o.set_index(["category", "synset", "object_id"]).iou.sort_index()
+
+
+def paired_vs(report: Path, reference: Path) -> dict[str, dict] | None:
+    """Table 1(a) IoU of the selection report ``report`` minus ``reference``'s, paired over
+    the same validation objects, at k = 1 and 16: {"k1"|"k16": {"n", "diff", "ci_low",
+    "ci_high"}} (the stratified bootstrap of
+    :func:`benchmarks.perf.occnet_study.paired_mean_difference`: an interval only with >= 3
+    objects a category). None when either report is missing or they scored other objects."""
+    if not (report / "objects.csv").is_file() or not (reference / "objects.csv").is_file():
+        return None
+    out = {}
+    for k in (1, 16):
+        a, b = _table1a_iou(report, k), _table1a_iou(reference, k)
+        if not a.index.equals(b.index):
+            return None
+        categories = list(a.index.get_level_values("category"))
+        r = paired_mean_difference(categories, list(a.values), list(b.values))
+        out[f"k{k}"] = {key: (None if pd.isna(v) else float(v)) for key, v in r.items()}
+    return out
+
+
+def run_record(folder: Path, shipped_report: Path | None = None) -> dict | None:
+    """A variant's record from its run folder (None when it has no selection score yet), with
+    its best step's Table 1(a) IoU paired against ``shipped_report`` (:func:`paired_vs`)."""
     if not (folder / "eval.csv").is_file():
         return None
     ev = pd.read_csv(folder / "eval.csv")
@@ -169,11 +204,16 @@ def run_record(folder: Path) -> dict | None:
     best = scored.loc[scored.selection_score.idxmax()]
     record = {"steps": steps, "wall_s": wall, "best": _scored(best), "last": _scored(scored.iloc[-1]),
               "source": f"run folder {folder}"}  # fmt: skip
+    if shipped_report is not None:
+        paired = paired_vs(folder / "selection" / f"step_{int(best.step):07d}", shipped_report)
+        if paired is not None:
+            record["vs_shipped"] = paired
     restarts = json.loads((folder / "run.json").read_text()).get("restarts")
     if restarts:  # steps and wall time are this run's; its weights started at the restart's step
         r = restarts[0]
-        changes = ", ".join(f"{k} {a:g}→{b:g}" for k, (a, b) in r.get("config_changes", {}).items()
-                            if k.startswith("train.lr"))  # fmt: skip
+        show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+        changes = ", ".join(f"{k} {show(a)}→{show(b)}" for k, (a, b) in r.get("config_changes", {}).items()
+                            if k.startswith(("train.lr", "train.precision")))  # fmt: skip
         record["label"] = (
             f"{folder.name}: from step {r['step']} of {Path(r['from']).name} ({r['sha256'][:12]}); {changes}"
         )
@@ -197,8 +237,9 @@ def report(work, out, records):
     from its run folder under ``--work`` where one is present (run folders do not outlive a
     machine; the records file is committed)."""
     stored = load_records(Path(records))
+    shipped_reports = sorted((Path(work) / "shipped" / "selection").glob("step_*"))
     for folder in sorted(Path(work).glob("*-s*")):
-        record = run_record(folder)
+        record = run_record(folder, shipped_reports[-1] if shipped_reports else None)
         if record is not None:
             stored[folder.name] = record
     if (Path(work) / "shipped" / "score.json").is_file():
@@ -220,18 +261,21 @@ def report(work, out, records):
         "",
         "`python -m benchmarks.perf.sdn_search report` (module docstring). Cells: Table 1(a) IoU on 39 "
         "`val` objects / its normalised score [paired 95% interval]; selection score = mean of the two "
-        "normalised scores. No test split is read.",
+        "normalised scores; minus shipped: the best step's Table 1(a) IoU minus the shipped SDN's on "
+        "the same objects [paired 95% interval] (only where both selection reports were on the "
+        "machine). No test split is read.",
         "",
         "| run | steps | wall (min) | s/it | best step | best score | IoU k=1 | IoU k=16 | last step "
-        "| last score |",
-        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|",
+        "| last score | minus shipped k=1 | minus shipped k=16 |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|---|",
     ]
     for r in rows:
         b, last = r["best"], r["last"]
         cells = " | ".join(_cell(b, tag) for tag in SELECTION_FIELDS)
         lines.append(
             f"| {r['folder']} | {r['steps']} | {r['wall_min']:.0f} | {r['s_per_it']:.2f} | {int(b['step'])} "
-            f"| {b['selection_score']:.3f} | {cells} | {int(last['step'])} | {last['selection_score']:.3f} |"
+            f"| {b['selection_score']:.3f} | {cells} | {int(last['step'])} | {last['selection_score']:.3f} "
+            f"| {_paired_cell(r, 'k1')} | {_paired_cell(r, 'k16')} |"
         )
     atomic_write_text(out, "\n".join(lines) + "\n")
     click.echo(f"wrote {out}")
