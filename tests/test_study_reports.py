@@ -197,8 +197,8 @@ def test_sdn_search_pairs_the_best_step_with_the_shipped_sdn(tmp_path):
     r = CliRunner().invoke(sdn_search.main, args)
     assert r.exit_code == 0, r.output
     line = next(x for x in out.read_text().splitlines() if x.startswith("| final-lr4-s0"))
-    label = "from step 12943 of sdn-shapes-cpu32.pt (cdcdcdcdcdcd); train.lr_g 0.0001→2.5e-05, train.precision"
-    assert f"{label} bf16→fp32 |" in line
+    label = "of sdn-shapes-cpu32.pt (cdcdcdcdcdcd); train.lr_g 0.0001→2.5e-05, train.precision "
+    assert f"{label}bf16→fp32 |" in line
     assert line.endswith("| +0.100 [+0.100, +0.100] | +0.100 [+0.100, +0.100] |")
     other = tmp_path / "elsewhere"
     _selection_report(other, base[:6])  # other objects: no pairing
