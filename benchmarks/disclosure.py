@@ -18,7 +18,9 @@ THETA_STEP_GENERATOR_BN = "training mode (batch statistics; running statistics u
 
 def model_disclosure(model) -> dict:
     """For an SDN: preset, recipe, active aids (empty = the faithful recipe), training precision
-    (``train.precision``; bf16 autocast by default), memory format (``train.channels_last``)
+    (``train.precision``; bf16 autocast by default; that of the last sitting: a restart from
+    exported weights may change it, and the checkpoint's manifest lists each restart's
+    ``config_changes``), memory format (``train.channels_last``)
     and the generator's BatchNorm mode in the θ step. For another set model: its class."""
     if not isinstance(model, SDN):
         return {"class": type(model).__name__}
