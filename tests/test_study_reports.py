@@ -126,8 +126,11 @@ PLUS = [x + 0.1 for x in REF[:4]] + [x + 0.3 for x in REF[4:]]  # category means
 def test_paired_rows_against_a_hand_worked_difference():
     other_objects = {**_entry(100, PLUS, CATS), "objects": [f"x/{i}" for i in range(8)]}
     rows = occnet_study.paired_rows(
-        [("n2600", _entry(100, PLUS, CATS)), ("elsewhere", other_objects),
-         ("k4", _entry(100, PLUS, CATS, "4"))],
+        [
+            ("n2600", _entry(100, PLUS, CATS)),
+            ("elsewhere", other_objects),
+            ("k4", _entry(100, PLUS, CATS, "4")),
+        ],
         ("n455", _entry(100, REF, CATS)),
     )
     assert [r["variant"] for r in rows] == ["n2600"]  # other objects, or views the reference lacks: left out
@@ -204,3 +207,14 @@ def test_sdn_search_pairs_the_best_step_with_the_shipped_sdn(tmp_path):
     _selection_report(other, base[:6])  # other objects: no pairing
     assert sdn_search.paired_vs(folder / "selection" / "step_0014000", other) is None
     assert sdn_search.paired_vs(tmp_path / "missing", other) is None
+    args = [
+        "paired",
+        str(folder / "selection" / "step_0014000"),
+        str(tmp_path / "shipped" / "selection" / "step_0012943"),
+    ]
+    r = CliRunner().invoke(sdn_search.main, args)
+    assert r.exit_code == 0 and "Table 1(a) IoU k16: +0.100 [+0.100, +0.100] (n = 9)" in r.output, r.output
+    r = CliRunner().invoke(
+        sdn_search.main, ["paired", str(folder / "selection" / "step_0014000"), str(other)]
+    )
+    assert r.exit_code == 2 and "other objects scored" in r.output

@@ -5,6 +5,7 @@ recipe and a final-phase EMA, each chosen by the selection score on validation d
     python -m benchmarks.perf.sdn_search shipped     # the shipped reference SDN, same score
     python -m benchmarks.perf.sdn_search final --lr-divisor 4 --minutes 45
     python -m benchmarks.perf.sdn_search report
+    python -m benchmarks.perf.sdn_search paired REPORT REFERENCE   # Table 1(a) IoU, paired
 
 Every variant is the ``cpu-32`` shapes preset with the overrides below, trained on
 ``data/shapes-default`` (train split) in sittings of ``--minutes`` (resumed exactly), with the
@@ -226,6 +227,21 @@ def shipped_record(score_json: Path) -> dict:
     scored = _scored(rec)
     return {"steps": int(rec["step"]), "wall_s": float(rec["wall_s"]), "best": scored, "last": scored,
             "label": f"shipped {SHAPES_SDN} ({rec['sha256'][:12]})", "source": str(score_json)}  # fmt: skip
+
+
+@main.command()
+@click.argument("report", type=click.Path(exists=True, file_okay=False))
+@click.argument("reference", type=click.Path(exists=True, file_okay=False))
+def paired(report, reference):
+    """Table 1(a) IoU of the shapes report REPORT minus REFERENCE's at k = 1 and 16, paired over
+    the same objects (:func:`paired_vs`): e.g. a model against its ladder's
+    ``references/same-category``, or two models' reports."""
+    result = paired_vs(Path(report), Path(reference))
+    if result is None:
+        raise click.UsageError(f"{report} and {reference}: no objects.csv in one, or other objects scored")
+    for k, r in result.items():
+        ci = "n too small" if r["ci_low"] is None else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+        click.echo(f"Table 1(a) IoU {k}: {r['diff']:+.3f} {ci} (n = {int(r['n'])})")
 
 
 @main.command()
