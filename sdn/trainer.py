@@ -441,7 +441,11 @@ def train_sdn(
         trainer.load_state(run.resumed)
         set_rng_state(run.resumed["rng_ranks"][d.rank])  # Trainer() reseeded; restore again
     elif init_from is not None:
-        run.record["restarts"] = [restart_from_export(trainer, init_from, run.config, train_ds)]
+        run.record["restarts"] = [
+            restart_from_export(
+                trainer, init_from, run.config, run.fingerprint, getattr(train_ds, "names_fingerprint", None)
+            )
+        ]
     start = trainer.step_count
     inputs, second = eval_sets(sets.val, sets.val_items, t.eval_sets, t.set_size)
     metrics = evals = None
@@ -472,23 +476,25 @@ def train_sdn(
     return run.record
 
 
-def restart_from_export(trainer: Trainer, path: str | os.PathLike, config: dict, data) -> dict:
+def restart_from_export(
+    trainer: Trainer, path: str | os.PathLike, config: dict, fingerprint: str, names_fingerprint=None
+) -> dict:
     """Load the weights of the exported SDN checkpoint ``path`` into ``trainer`` (see
     :func:`train_sdn`'s ``init_from``); ValueError naming the file when its configuration or
-    data differ. ``data``: the run's training set (its ``fingerprint()``; a file written before
-    content fingerprints is checked by the loader's ``names_fingerprint()`` where it has one,
-    and the record's ``data_check`` says which). Returns the restart's record."""
+    data differ. ``fingerprint``: the run's training data's (already computed by the run); a
+    file written before content fingerprints is checked by ``names_fingerprint()`` (the
+    loader's, where it has one), and the record's ``data_check`` says which. Returns the
+    restart's record."""
     ckpt = load_checkpoint(path, kind="sdn", map_location=str(trainer.d.device))
     saved = SDNConfig.from_dict(ckpt["config"]).to_dict()  # an older file's config with today's defaults
     diff = config_differences(saved, config, RESTART_MAY_CHANGE)
     if diff:
         raise ValueError(f"{path} was trained with another configuration (differs in {', '.join(diff)})")
     check = "content"
-    if ckpt["data_fingerprint"] != data.fingerprint():
-        names = getattr(data, "names_fingerprint", None)  # the shapes loader's pre-content scheme
-        if names is None or ckpt["data_fingerprint"] != names():
+    if ckpt["data_fingerprint"] != fingerprint:
+        if names_fingerprint is None or ckpt["data_fingerprint"] != names_fingerprint():
             raise ValueError(
-                f"{path} was trained on other data ({ckpt['data_fingerprint']} != {data.fingerprint()})"
+                f"{path} was trained on other data ({ckpt['data_fingerprint']} != {fingerprint})"
             )
         check = "names only (the file predates content fingerprints)"
     own = trainer.model.state_dict()
@@ -497,7 +503,7 @@ def restart_from_export(trainer: Trainer, path: str | os.PathLike, config: dict,
     return {
         "step": trainer.step_count, "from": str(path), "sha256": sha256_file(path),
         "weights_dtype": ckpt.get("weights_dtype", "float32"), "data_check": check,
-        "config_changes": config_changes(saved, config),  # resumable keys only (see above)
+        "config_changes": config_changes(saved, config),  # RESTART_MAY_CHANGE keys only
         "note": "weights only: optimisers, gradient scalers and RNG streams restarted",
     }  # fmt: skip
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -255,8 +254,7 @@ def test_a_sitting_without_the_run_folder_continues_from_exported_weights(tiny_s
     run(tiny_shapes, tiny_cfg(2), tmp_path / "r", cache=tmp_path / "c")
     export_with_manifest(tmp_path / "r" / "checkpoint.pt", tmp_path / "w.pt", half=False)
     trainer = Trainer(tiny_cfg(3), Dist())
-    data = SimpleNamespace(fingerprint=lambda: run_fingerprint(tmp_path / "r"))
-    restart_from_export(trainer, tmp_path / "w.pt", tiny_cfg(3).to_dict(), data)
+    restart_from_export(trainer, tmp_path / "w.pt", tiny_cfg(3).to_dict(), run_fingerprint(tmp_path / "r"))
     a = load_checkpoint(tmp_path / "r" / "checkpoint.pt", "sdn")["model"]
     loaded = trainer.model.state_dict()
     assert trainer.step_count == 2 and all(torch.equal(a[k], v) for k, v in loaded.items())
